@@ -1,0 +1,946 @@
+"""The application object: :class:`Flask`.
+
+The request pipeline (before-request hooks, view, make_response,
+after-request hooks, error handlers, teardown, signals) is written once, as
+``async def`` methods whose only awaits go through the call seam
+(:mod:`diota.concurrency`). Flask's sync methods (:meth:`Flask.preprocess_request`,
+:meth:`Flask.full_dispatch_request`, ...) drive the same coroutines with the
+sync caller, so they keep Flask's behaviour for code that calls them.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import os
+import sys
+import typing as t
+import weakref
+from datetime import timedelta
+from itertools import chain
+from types import TracebackType
+from urllib.parse import quote as _url_quote
+
+import click
+from werkzeug.datastructures import Headers
+from werkzeug.datastructures import ImmutableDict
+from werkzeug.exceptions import BadRequestKeyError
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import InternalServerError
+from werkzeug.routing import BuildError
+from werkzeug.routing import MapAdapter
+from werkzeug.routing import RequestRedirect
+from werkzeug.routing import RoutingException
+from werkzeug.serving import is_running_from_reloader
+from werkzeug.utils import cached_property
+from werkzeug.wrappers import Response as BaseResponse
+from werkzeug.wsgi import get_host
+
+from . import cli
+from . import typing as ft
+from .concurrency import Caller
+from .concurrency import drive
+from .concurrency import is_async_callable
+from .concurrency import run_coroutine_sync
+from .concurrency import sync_caller
+from .ctx import _sentinel
+from .ctx import AppContext
+from .ctx import RequestContext
+from .globals import _cv_app
+from .globals import _cv_request
+from .globals import current_app
+from .globals import g
+from .globals import request
+from .globals import request_ctx
+from .globals import session
+from .helpers import get_debug_flag
+from .helpers import get_flashed_messages
+from .helpers import get_load_dotenv
+from .blueprints import _FileServing
+from .sansio.app import App
+from .sessions import SecureCookieSessionInterface
+from .sessions import SessionInterface
+from .signals import appcontext_tearing_down
+from .signals import got_request_exception
+from .signals import request_finished
+from .signals import request_started
+from .signals import request_tearing_down
+from .templating import Environment
+from .wrappers import Request
+from .wrappers import Response
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .testing import FlaskClient
+    from .testing import FlaskCliRunner
+    from .typing import HeadersValue
+
+# Flask's sync pipeline methods. A subclass or an instance (extensions such as
+# Flask-RESTful assign ``app.handle_user_exception``) may replace them; the
+# async pipeline then calls the replacement through the seam instead of its
+# own step, so the override is honoured in every mode.
+_OVERRIDABLE_STEPS = (
+    "full_dispatch_request",
+    "preprocess_request",
+    "dispatch_request",
+    "finalize_request",
+    "process_response",
+    "handle_exception",
+    "handle_user_exception",
+    "handle_http_exception",
+    "do_teardown_request",
+    "do_teardown_appcontext",
+)
+
+
+class Flask(_FileServing, App):
+    """The application: a WSGI application and (from diota 0.2) an ASGI one.
+
+    Create one in your main module or package's ``__init__``::
+
+        from diota import Flask
+        app = Flask(__name__)
+
+    :param import_name: the application package or module, usually ``__name__``.
+    :param static_url_path: URL path of the static folder; defaults to its name.
+    :param static_folder: static files folder relative to ``root_path``
+        (``"static"``); ``None`` serves no static files.
+    :param static_host: host of the static route, with ``host_matching``.
+    :param host_matching: match rules by host (``url_map.host_matching``).
+    :param subdomain_matching: match rules by subdomain against ``SERVER_NAME``.
+    :param template_folder: templates folder relative to ``root_path``.
+    :param instance_path: absolute path of the instance folder.
+    :param instance_relative_config: load config files relative to the
+        instance folder instead of the root path.
+    :param root_path: the app's folder, when ``import_name`` cannot tell it.
+    """
+
+    default_config = ImmutableDict(
+        {
+            "DEBUG": None,
+            "TESTING": False,
+            "PROPAGATE_EXCEPTIONS": None,
+            "SECRET_KEY": None,
+            "SECRET_KEY_FALLBACKS": None,
+            "PERMANENT_SESSION_LIFETIME": timedelta(days=31),
+            "USE_X_SENDFILE": False,
+            "TRUSTED_HOSTS": None,
+            "SERVER_NAME": None,
+            "APPLICATION_ROOT": "/",
+            "SESSION_COOKIE_NAME": "session",
+            "SESSION_COOKIE_DOMAIN": None,
+            "SESSION_COOKIE_PATH": None,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SECURE": False,
+            "SESSION_COOKIE_PARTITIONED": False,
+            "SESSION_COOKIE_SAMESITE": None,
+            "SESSION_REFRESH_EACH_REQUEST": True,
+            "MAX_CONTENT_LENGTH": None,
+            "MAX_FORM_MEMORY_SIZE": 500_000,
+            "MAX_FORM_PARTS": 1_000,
+            "SEND_FILE_MAX_AGE_DEFAULT": None,
+            "TRAP_BAD_REQUEST_ERRORS": None,
+            "TRAP_HTTP_EXCEPTIONS": False,
+            "EXPLAIN_TEMPLATE_LOADING": False,
+            "PREFERRED_URL_SCHEME": "http",
+            "TEMPLATES_AUTO_RELOAD": None,
+            "MAX_COOKIE_SIZE": 4093,
+            "PROVIDE_AUTOMATIC_OPTIONS": True,
+        }
+    )
+
+    #: Class of the request objects.
+    request_class: type[Request] = Request
+
+    #: Class of the response objects built by :meth:`make_response`.
+    response_class: type[Response] = Response
+
+    #: Opens and saves sessions; signed cookies by default.
+    session_interface: SessionInterface = SecureCookieSessionInterface()
+
+    # Names of _OVERRIDABLE_STEPS a subclass replaces; see __init_subclass__.
+    _class_overrides: frozenset[str] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._class_overrides = frozenset(
+            name
+            for name in _OVERRIDABLE_STEPS
+            if getattr(cls, name) is not getattr(Flask, name)
+        )
+
+    def __init__(
+        self,
+        import_name: str,
+        static_url_path: str | None = None,
+        static_folder: str | os.PathLike[str] | None = "static",
+        static_host: str | None = None,
+        host_matching: bool = False,
+        subdomain_matching: bool = False,
+        template_folder: str | os.PathLike[str] | None = "templates",
+        instance_path: str | None = None,
+        instance_relative_config: bool = False,
+        root_path: str | None = None,
+    ) -> None:
+        super().__init__(
+            import_name=import_name,
+            static_url_path=static_url_path,
+            static_folder=static_folder,
+            static_host=static_host,
+            host_matching=host_matching,
+            subdomain_matching=subdomain_matching,
+            template_folder=template_folder,
+            instance_path=instance_path,
+            instance_relative_config=instance_relative_config,
+            root_path=root_path,
+        )
+
+        # The app's own commands show under its name in ``diota --help``.
+        self.cli.name = self.name
+
+        # The static route is added here rather than on first request so
+        # that url_for("static") works right away. A weak reference keeps
+        # the lambda from holding the app alive.
+        if self.has_static_folder:
+            assert bool(static_host) == host_matching, (
+                "Invalid static_host/host_matching combination"
+            )
+            self_ref = weakref.ref(self)
+            self.add_url_rule(
+                f"{self.static_url_path}/<path:filename>",
+                endpoint="static",
+                host=static_host,
+                view_func=lambda **kw: self_ref().send_static_file(**kw),  # type: ignore[union-attr]
+            )
+
+    # -- resources and templates ---------------------------------------------
+
+    def open_instance_resource(
+        self, resource: str, mode: str = "rb", encoding: str | None = "utf-8"
+    ) -> t.IO[t.AnyStr]:
+        """Open a file relative to :attr:`instance_path`; writing is allowed."""
+        path = os.path.join(self.instance_path, resource)
+        if "b" in mode:
+            return open(path, mode)
+        return open(path, mode, encoding=encoding)
+
+    def create_jinja_environment(self) -> Environment:
+        """Create :attr:`jinja_env` from :attr:`jinja_options`, with diota's
+        globals (url_for, get_flashed_messages, config, request, session, g)."""
+        options = dict(self.jinja_options)
+        if "autoescape" not in options:
+            options["autoescape"] = self.select_jinja_autoescape
+        if "auto_reload" not in options:
+            auto_reload = self.config["TEMPLATES_AUTO_RELOAD"]
+            if auto_reload is None:
+                auto_reload = self.debug
+            options["auto_reload"] = auto_reload
+
+        rv = self.jinja_environment(self, **options)
+        rv.globals.update(
+            url_for=self.url_for,
+            get_flashed_messages=get_flashed_messages,
+            config=self.config,
+            # request, session and g are proxies: in the globals so imported
+            # templates and macros see them without context processors.
+            request=request,
+            session=session,
+            g=g,
+        )
+        rv.policies["json.dumps_function"] = self.json.dumps
+        return rv
+
+    def update_template_context(self, context: dict[str, t.Any]) -> None:
+        """Add the context processors' values to ``context``; values the
+        caller passed win."""
+        names: t.Iterable[str | None] = (None,)
+        if request:
+            names = chain(names, reversed(request.blueprints))
+
+        orig_ctx = context.copy()
+        for name in names:
+            if name in self.template_context_processors:
+                for func in self.template_context_processors[name]:
+                    context.update(self.ensure_sync(func)())
+        context.update(orig_ctx)
+
+    def make_shell_context(self) -> dict[str, t.Any]:
+        """The names ``diota shell`` starts with: ``app``, ``g`` and the
+        shell context processors' values."""
+        rv = {"app": self, "g": g}
+        for processor in self.shell_context_processors:
+            rv.update(processor())
+        return rv
+
+    # -- serving and testing ---------------------------------------------------
+
+    def run(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        debug: bool | None = None,
+        load_dotenv: bool = True,
+        **options: t.Any,
+    ) -> None:
+        """Serve the app with werkzeug's development server.
+
+        Not for production: use gunicorn (WSGI) or uvicorn (ASGI). Under the
+        ``diota run`` / ``flask run`` command this call does nothing.
+
+        :param host: interface to listen on; ``SERVER_NAME``'s host or
+            ``127.0.0.1`` by default.
+        :param port: port; ``SERVER_NAME``'s port or 5000 by default.
+        :param debug: turn debug mode (reloader, debugger) on or off.
+        :param load_dotenv: load ``.env`` and ``.flaskenv`` first.
+        :param options: passed to :func:`werkzeug.serving.run_simple`.
+        """
+        if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+            if not is_running_from_reloader():
+                click.secho(
+                    " * Ignoring a call to 'app.run()' that would block"
+                    " the current 'flask' CLI command.\n"
+                    "   Only call 'app.run()' in an 'if __name__ =="
+                    ' "__main__"\' guard.',
+                    fg="red",
+                )
+            return
+
+        if get_load_dotenv(load_dotenv):
+            cli.load_dotenv()
+            if "FLASK_DEBUG" in os.environ:
+                self.debug = get_debug_flag()
+
+        if debug is not None:
+            self.debug = bool(debug)
+
+        server_name = self.config.get("SERVER_NAME")
+        sn_host = sn_port = None
+        if server_name:
+            sn_host, _, sn_port = server_name.partition(":")
+
+        if not host:
+            host = sn_host or "127.0.0.1"
+
+        if port or port == 0:
+            port = int(port)
+        elif sn_port:
+            port = int(sn_port)
+        else:
+            port = 5000
+
+        options.setdefault("use_reloader", self.debug)
+        options.setdefault("use_debugger", self.debug)
+        options.setdefault("threaded", True)
+
+        cli.show_server_banner(self.debug, self.name)
+
+        from werkzeug.serving import run_simple
+
+        try:
+            run_simple(t.cast(str, host), port, self, **options)
+        finally:
+            # Allow setup methods again after the server stops (interactive use).
+            self._got_first_request = False
+
+    def test_client(self, use_cookies: bool = True, **kwargs: t.Any) -> FlaskClient:
+        """A test client for the app; see :class:`diota.testing.FlaskClient`."""
+        cls = self.test_client_class
+        if cls is None:
+            from .testing import FlaskClient as cls
+        return cls(  # type: ignore[no-any-return]
+            self, self.response_class, use_cookies=use_cookies, **kwargs
+        )
+
+    def test_cli_runner(self, **kwargs: t.Any) -> FlaskCliRunner:
+        """A CLI runner for the app's commands; see
+        :class:`diota.testing.FlaskCliRunner`."""
+        cls = self.test_cli_runner_class
+        if cls is None:
+            from .testing import FlaskCliRunner as cls
+        return cls(self, **kwargs)  # type: ignore[no-any-return]
+
+    # -- contexts ----------------------------------------------------------------
+
+    def app_context(self) -> AppContext:
+        """A new application context; use it in a ``with`` block."""
+        return AppContext(self)
+
+    def request_context(self, environ: WSGIEnvironment) -> RequestContext:
+        """A new request context for a WSGI environ."""
+        return RequestContext(self, environ)
+
+    def test_request_context(self, *args: t.Any, **kwargs: t.Any) -> RequestContext:
+        """A request context for a request built from the arguments, as
+        :class:`diota.testing.EnvironBuilder` takes them (path, base_url,
+        method, headers, data, json, ...)."""
+        from .testing import EnvironBuilder
+
+        builder = EnvironBuilder(self, *args, **kwargs)
+        try:
+            return self.request_context(builder.get_environ())
+        finally:
+            builder.close()
+
+    def create_url_adapter(self, request: Request | None) -> MapAdapter | None:
+        """Bind :attr:`url_map` to a request, or (without one) to
+        ``SERVER_NAME`` for building URLs outside requests.
+
+        Also enforces ``TRUSTED_HOSTS``: an untrusted ``Host`` raises a 400.
+        """
+        if request is not None:
+            if (trusted_hosts := self.config["TRUSTED_HOSTS"]) is not None:
+                request.trusted_hosts = trusted_hosts
+
+            # Validated here so an untrusted host fails the request early.
+            request.host = get_host(request.environ, request.trusted_hosts)  # type: ignore[misc]
+            subdomain = None
+            server_name = self.config["SERVER_NAME"]
+
+            if self.url_map.host_matching:
+                # Rules name their hosts; SERVER_NAME does not restrict.
+                server_name = None
+            elif not self.subdomain_matching:
+                # Match every host, using only the default subdomain.
+                subdomain = self.url_map.default_subdomain or ""
+
+            return self.url_map.bind_to_environ(
+                request.environ, server_name=server_name, subdomain=subdomain
+            )
+
+        if self.config["SERVER_NAME"] is not None:
+            return self.url_map.bind(
+                self.config["SERVER_NAME"],
+                script_name=self.config["APPLICATION_ROOT"],
+                url_scheme=self.config["PREFERRED_URL_SCHEME"],
+            )
+        return None
+
+    def raise_routing_exception(self, request: Request) -> t.NoReturn:
+        """Raise the request's routing error.
+
+        In debug mode, a redirect that would turn a form POST into a GET
+        raises :exc:`~diota.debughelpers.FormDataRoutingRedirect`, which
+        explains the trailing-slash redirect instead.
+        """
+        if (
+            not self.debug
+            or not isinstance(request.routing_exception, RequestRedirect)
+            or request.routing_exception.code in {307, 308}
+            or request.method in {"GET", "HEAD", "OPTIONS"}
+        ):
+            raise request.routing_exception  # type: ignore[misc]
+
+        from .debughelpers import FormDataRoutingRedirect
+
+        raise FormDataRoutingRedirect(request)
+
+    def url_for(
+        self,
+        /,
+        endpoint: str,
+        *,
+        _anchor: str | None = None,
+        _method: str | None = None,
+        _scheme: str | None = None,
+        _external: bool | None = None,
+        **values: t.Any,
+    ) -> str:
+        """Build the URL of ``endpoint``; see :func:`diota.url_for`."""
+        req_ctx = _cv_request.get(None)
+
+        if req_ctx is not None:
+            url_adapter = req_ctx.url_adapter
+            blueprint_name = req_ctx.request.blueprint
+
+            # ".name" is relative to the current blueprint.
+            if endpoint[:1] == ".":
+                if blueprint_name is not None:
+                    endpoint = f"{blueprint_name}{endpoint}"
+                else:
+                    endpoint = endpoint[1:]
+
+            # In a request, URLs are relative unless a scheme is asked for.
+            if _external is None:
+                _external = _scheme is not None
+        else:
+            app_ctx = _cv_app.get(None)
+            if app_ctx is not None:
+                url_adapter = app_ctx.url_adapter
+            else:
+                url_adapter = self.create_url_adapter(None)
+
+            if url_adapter is None:
+                raise RuntimeError(
+                    "Unable to build URLs outside an active request"
+                    " without 'SERVER_NAME' configured. Also configure"
+                    " 'APPLICATION_ROOT' and 'PREFERRED_URL_SCHEME' as"
+                    " needed."
+                )
+
+            # Outside a request, URLs are external by default.
+            if _external is None:
+                _external = True
+
+        if _scheme is not None and not _external:
+            raise ValueError("When specifying '_scheme', '_external' must be True.")
+
+        self.inject_url_defaults(endpoint, values)
+
+        try:
+            rv = url_adapter.build(  # type: ignore[union-attr]
+                endpoint,
+                values,
+                method=_method,
+                url_scheme=_scheme,
+                force_external=_external,
+            )
+        except BuildError as error:
+            values.update(
+                _anchor=_anchor, _method=_method, _scheme=_scheme, _external=_external
+            )
+            return self.handle_url_build_error(error, endpoint, values)
+
+        if _anchor is not None:
+            _anchor = _url_quote(_anchor, safe="%!#$&'()*+,/:;=?@")
+            rv = f"{rv}#{_anchor}"
+
+        return rv
+
+    # -- responses ---------------------------------------------------------------
+
+    def make_response(self, rv: ft.ResponseReturnValue) -> Response:
+        """Turn a view's return value into a :attr:`response_class` instance.
+
+        Accepted: a response object; ``str``/``bytes`` (the body); a ``dict``
+        or ``list`` (JSON); a sync or async iterator of ``str``/``bytes`` (a
+        streamed body); a WSGI callable; or a tuple ``(body, status)``,
+        ``(body, headers)`` or ``(body, status, headers)``.
+        """
+        status: int | str | None = None
+        headers: HeadersValue | None = None
+
+        if isinstance(rv, tuple):
+            len_rv = len(rv)
+            if len_rv == 3:
+                rv, status, headers = rv  # type: ignore[misc]
+            elif len_rv == 2:
+                if isinstance(rv[1], (Headers, dict, tuple, list)):
+                    rv, headers = rv  # type: ignore[assignment]
+                else:
+                    rv, status = rv  # type: ignore[assignment,misc]
+            else:
+                raise TypeError(
+                    "The view function did not return a valid response tuple."
+                    " The tuple must have the form (body, status, headers),"
+                    " (body, status), or (body, headers)."
+                )
+
+        if rv is None:
+            raise TypeError(
+                f"The view function for {request.endpoint!r} did not"
+                " return a valid response. The function either returned"
+                " None or ended without a return statement."
+            )
+
+        if not isinstance(rv, self.response_class):
+            if isinstance(rv, (str, bytes, bytearray)) or isinstance(
+                rv, (cabc.Iterator, cabc.AsyncIterable)
+            ):
+                # Status and headers go to the constructor so a streamed
+                # body gets them before it is consumed.
+                rv = self.response_class(
+                    rv,  # type: ignore[arg-type]
+                    status=status,
+                    headers=headers,  # type: ignore[arg-type]
+                )
+                status = headers = None
+            elif isinstance(rv, (dict, list)):
+                rv = self.json.response(rv)
+            elif isinstance(rv, BaseResponse) or callable(rv):
+                # Another response class, or a WSGI application.
+                try:
+                    rv = self.response_class.force_type(
+                        rv,  # type: ignore[arg-type]
+                        request.environ,
+                    )
+                except TypeError as e:
+                    raise TypeError(
+                        f"{e}\nThe view function did not return a valid"
+                        " response. The return type must be a string,"
+                        " dict, list, tuple with headers or status,"
+                        " Response instance, or WSGI callable, but it"
+                        f" was a {type(rv).__name__}."
+                    ).with_traceback(sys.exc_info()[2]) from None
+            else:
+                raise TypeError(
+                    "The view function did not return a valid"
+                    " response. The return type must be a string,"
+                    " dict, list, tuple with headers or status,"
+                    " Response instance, or WSGI callable, but it was a"
+                    f" {type(rv).__name__}."
+                )
+
+        rv = t.cast(Response, rv)
+        if status is not None:
+            if isinstance(status, (str, bytes, bytearray)):
+                rv.status = status  # type: ignore[assignment]
+            else:
+                rv.status_code = status
+
+        if headers:
+            rv.headers.update(headers)  # type: ignore[arg-type]
+
+        return rv
+
+    def make_default_options_response(self) -> Response:
+        """The automatic answer to ``OPTIONS``: an empty response whose
+        ``Allow`` header lists the URL's methods."""
+        adapter = request_ctx.url_adapter
+        methods = adapter.allowed_methods()  # type: ignore[union-attr]
+        rv = self.response_class()
+        rv.allow.update(methods)
+        return rv
+
+    # -- running callables ---------------------------------------------------------
+
+    def ensure_sync(self, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+        """Return a sync callable for ``func``: itself when it is sync, else
+        :meth:`async_to_sync` of it. Override to change how diota runs
+        coroutines from sync code."""
+        if is_async_callable(func):
+            return self.async_to_sync(func)
+        return func
+
+    def async_to_sync(
+        self, func: t.Callable[..., t.Coroutine[t.Any, t.Any, t.Any]]
+    ) -> t.Callable[..., t.Any]:
+        """Wrap an ``async def`` callable to be called from sync code.
+
+        The coroutine runs on the process's one event loop (see
+        :mod:`diota.concurrency`), never on a loop made for the call.
+        """
+
+        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            return run_coroutine_sync(func(*args, **kwargs))
+
+        return wrapper
+
+    @cached_property
+    def _sync_call(self) -> Caller:
+        """The seam used when the pipeline is driven synchronously."""
+        return sync_caller(self)
+
+    async def _step(self, name: str, call: Caller, *args: t.Any) -> t.Any:
+        """Run pipeline step ``name``: the user's replacement of Flask's sync
+        method if there is one (called through the seam), else diota's own
+        ``_<name>`` coroutine.
+
+        PERF: one dict lookup on the instance and one on a frozenset made
+        when the subclass was created.
+        """
+        override = self.__dict__.get(name)
+        if override is None and name in self._class_overrides:
+            override = getattr(self, name)
+        if override is not None:
+            return await call(override, *args)
+        return await getattr(self, f"_{name}")(call, *args)
+
+    # -- the pipeline (written once) ---------------------------------------------------
+
+    async def _run_request(
+        self,
+        ctx: RequestContext,
+        call: Caller,
+        on_finish: t.Callable[[RequestContext], None] | None = None,
+    ) -> Response:
+        """Handle one request from push to pop; the drivers' single entry point.
+
+        :param ctx: the request's context, not pushed yet.
+        :param call: the seam of the driving mode.
+        :param on_finish: called with the context just before it is popped
+            (the test client uses it to keep the context alive).
+        """
+        error: BaseException | None = None
+        try:
+            try:
+                ctx.push()
+                response = await self._step("full_dispatch_request", call)
+            except Exception as e:
+                error = e
+                response = await self._step("handle_exception", call, e)
+            except BaseException:
+                error = sys.exc_info()[1]
+                raise
+            return response  # type: ignore[no-any-return]
+        finally:
+            if on_finish is not None:
+                on_finish(ctx)
+            if error is not None and self.should_ignore_error(error):
+                error = None
+            await ctx._pop(error, call)
+
+    async def _full_dispatch_request(self, call: Caller) -> Response:
+        self._got_first_request = True
+
+        try:
+            if request_started.receivers:
+                request_started.send(self, _async_wrapper=self.ensure_sync)
+            rv = await self._step("preprocess_request", call)
+            if rv is None:
+                rv = await self._step("dispatch_request", call)
+        except Exception as e:
+            rv = await self._step("handle_user_exception", call, e)
+        return await self._step("finalize_request", call, rv)  # type: ignore[no-any-return]
+
+    async def _preprocess_request(self, call: Caller) -> ft.ResponseReturnValue | None:
+        req = _cv_request.get().request
+        names = (None, *reversed(req.blueprints))
+
+        for name in names:
+            if name in self.url_value_preprocessors:
+                for url_func in self.url_value_preprocessors[name]:
+                    url_func(req.endpoint, req.view_args)
+
+        for name in names:
+            if name in self.before_request_funcs:
+                for before_func in self.before_request_funcs[name]:
+                    rv = await call(before_func)
+                    if rv is not None:
+                        return rv  # type: ignore[no-any-return]
+
+        return None
+
+    async def _dispatch_request(self, call: Caller) -> ft.ResponseReturnValue:
+        req = _cv_request.get().request
+        if req.routing_exception is not None:
+            self.raise_routing_exception(req)
+        rule = req.url_rule
+        # Answer OPTIONS for rules that did not ask to handle it themselves.
+        if (
+            getattr(rule, "provide_automatic_options", False)
+            and req.method == "OPTIONS"
+        ):
+            return self.make_default_options_response()
+        view_args: dict[str, t.Any] = req.view_args  # type: ignore[assignment]
+        return await call(self.view_functions[rule.endpoint], **view_args)  # type: ignore[union-attr,no-any-return]
+
+    async def _finalize_request(
+        self,
+        call: Caller,
+        rv: ft.ResponseReturnValue | HTTPException,
+        from_error_handler: bool = False,
+    ) -> Response:
+        response = self.make_response(rv)
+        try:
+            response = await self._step("process_response", call, response)
+            if request_finished.receivers:
+                request_finished.send(
+                    self, _async_wrapper=self.ensure_sync, response=response
+                )
+        except Exception:
+            if not from_error_handler:
+                raise
+            self.logger.exception(
+                "Request finalizing failed with an error while handling an error"
+            )
+        return response
+
+    async def _process_response(self, call: Caller, response: Response) -> Response:
+        ctx = _cv_request.get()
+
+        for func in ctx._after_request_functions:
+            response = await call(func, response)
+
+        for name in chain(ctx.request.blueprints, (None,)):
+            if name in self.after_request_funcs:
+                for func in reversed(self.after_request_funcs[name]):
+                    response = await call(func, response)
+
+        if not self.session_interface.is_null_session(ctx.session):  # type: ignore[arg-type]
+            self.session_interface.save_session(self, ctx.session, response)  # type: ignore[arg-type]
+
+        return response
+
+    async def _handle_user_exception(
+        self, call: Caller, e: Exception
+    ) -> HTTPException | ft.ResponseReturnValue:
+        if isinstance(e, BadRequestKeyError) and (
+            self.debug or self.config["TRAP_BAD_REQUEST_ERRORS"]
+        ):
+            e.show_exception = True
+
+        if isinstance(e, HTTPException) and not self.trap_http_exception(e):
+            return await self._step("handle_http_exception", call, e)  # type: ignore[no-any-return]
+
+        handler = self._find_error_handler(e, _cv_request.get().request.blueprints)
+        if handler is None:
+            raise e
+        return await call(handler, e)  # type: ignore[no-any-return]
+
+    async def _handle_http_exception(
+        self, call: Caller, e: HTTPException
+    ) -> HTTPException | ft.ResponseReturnValue:
+        # Exceptions without a code (proxy exceptions) pass through as they are.
+        if e.code is None:
+            return e
+
+        # Routing redirects and 405s are not errors to handle.
+        if isinstance(e, RoutingException):
+            return e
+
+        handler = self._find_error_handler(e, _cv_request.get().request.blueprints)
+        if handler is None:
+            return e
+        return await call(handler, e)  # type: ignore[no-any-return]
+
+    async def _handle_exception(self, call: Caller, e: Exception) -> Response:
+        exc_info = sys.exc_info()
+        if got_request_exception.receivers:
+            got_request_exception.send(
+                self, _async_wrapper=self.ensure_sync, exception=e
+            )
+        propagate = self.config["PROPAGATE_EXCEPTIONS"]
+        if propagate is None:
+            propagate = self.testing or self.debug
+
+        if propagate:
+            # Keep the original traceback when re-raising the active exception.
+            if exc_info[1] is e:
+                raise
+            raise e
+
+        self.log_exception(exc_info)
+        server_error: InternalServerError | ft.ResponseReturnValue
+        server_error = InternalServerError(original_exception=e)
+        handler = self._find_error_handler(
+            server_error, _cv_request.get().request.blueprints
+        )
+        if handler is not None:
+            server_error = await call(handler, server_error)
+        return await self._step("finalize_request", call, server_error, True)  # type: ignore[no-any-return]
+
+    async def _do_teardown_request(self, call: Caller, exc: BaseException | None) -> None:
+        ctx = _cv_request.get()
+        for name in chain(ctx.request.blueprints, (None,)):
+            if name in self.teardown_request_funcs:
+                for func in reversed(self.teardown_request_funcs[name]):
+                    await call(func, exc)
+        if request_tearing_down.receivers:
+            request_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+    async def _do_teardown_appcontext(
+        self, call: Caller, exc: BaseException | None
+    ) -> None:
+        for func in reversed(self.teardown_appcontext_funcs):
+            await call(func, exc)
+        if appcontext_tearing_down.receivers:
+            appcontext_tearing_down.send(self, _async_wrapper=self.ensure_sync, exc=exc)
+
+    # -- Flask's sync pipeline methods: each drives its coroutine above ----------
+
+    def full_dispatch_request(self) -> Response:
+        """Run the request's hooks, view and response processing, handling
+        user exceptions. Needs an active request context."""
+        return drive(self._full_dispatch_request(self._sync_call))
+
+    def preprocess_request(self) -> ft.ResponseReturnValue | None:
+        """Run URL value preprocessors and before-request functions (app,
+        then blueprints outermost first); return the first non-None value."""
+        return drive(self._preprocess_request(self._sync_call))
+
+    def dispatch_request(self) -> ft.ResponseReturnValue:
+        """Call the matched view and return its value (not a response yet).
+
+        Raises the routing error if matching failed and answers automatic
+        ``OPTIONS`` requests.
+        """
+        return drive(self._dispatch_request(self._sync_call))
+
+    def finalize_request(
+        self,
+        rv: ft.ResponseReturnValue | HTTPException,
+        from_error_handler: bool = False,
+    ) -> Response:
+        """Make a response from ``rv``, run after-request processing and send
+        ``request_finished``. With ``from_error_handler``, errors there are
+        logged rather than raised."""
+        return drive(self._finalize_request(self._sync_call, rv, from_error_handler))
+
+    def process_response(self, response: Response) -> Response:
+        """Run after-this-request functions, then after-request functions
+        (blueprints innermost first, then the app), then save the session."""
+        return drive(self._process_response(self._sync_call, response))
+
+    def handle_user_exception(
+        self, e: Exception
+    ) -> HTTPException | ft.ResponseReturnValue:
+        """Find and run the handler for an exception raised while handling a
+        request; re-raise when there is none (HTTP errors are returned)."""
+        return drive(self._handle_user_exception(self._sync_call, e))
+
+    def handle_http_exception(
+        self, e: HTTPException
+    ) -> HTTPException | ft.ResponseReturnValue:
+        """Run the handler registered for an HTTP error, or return the error
+        itself (it is a response). Routing exceptions are returned as-is."""
+        return drive(self._handle_http_exception(self._sync_call, e))
+
+    def handle_exception(self, e: Exception) -> Response:
+        """Handle an exception no handler caught: send
+        ``got_request_exception``, then re-raise (testing, debug,
+        ``PROPAGATE_EXCEPTIONS``) or log it and answer 500 (through a 500
+        handler if registered)."""
+        return drive(self._handle_exception(self._sync_call, e))
+
+    def log_exception(
+        self,
+        exc_info: tuple[type, BaseException, TracebackType] | tuple[None, None, None],
+    ) -> None:
+        """Log an unhandled exception with :attr:`logger` (when not propagated)."""
+        self.logger.error(
+            f"Exception on {request.path} [{request.method}]", exc_info=exc_info
+        )
+
+    def do_teardown_request(
+        self,
+        exc: BaseException | None = _sentinel,  # type: ignore[assignment]
+    ) -> None:
+        """Run teardown-request functions (blueprints innermost first, then
+        the app, each in reverse registration order) and send
+        ``request_tearing_down``."""
+        if exc is _sentinel:
+            exc = sys.exc_info()[1]
+        drive(self._do_teardown_request(self._sync_call, exc))
+
+    def do_teardown_appcontext(
+        self,
+        exc: BaseException | None = _sentinel,  # type: ignore[assignment]
+    ) -> None:
+        """Run teardown-appcontext functions in reverse order and send
+        ``appcontext_tearing_down``."""
+        if exc is _sentinel:
+            exc = sys.exc_info()[1]
+        drive(self._do_teardown_appcontext(self._sync_call, exc))
+
+    # -- the two interfaces ------------------------------------------------------
+
+    def wsgi_app(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> cabc.Iterable[bytes]:
+        """The WSGI application; wrap it (not the app) in WSGI middleware::
+
+            app.wsgi_app = ProxyFix(app.wsgi_app)
+        """
+        from .wsgi import handle
+
+        return handle(self, environ, start_response)
+
+    def __call__(self, *args: t.Any) -> t.Any:
+        """WSGI (``environ, start_response``) calls :meth:`wsgi_app`."""
+        if len(args) == 2:
+            return self.wsgi_app(*args)
+        raise TypeError(
+            "diota.Flask is called as a WSGI application with (environ,"
+            f" start_response); got {len(args)} arguments."
+        )

@@ -1,0 +1,201 @@
+"""The call seam between the core pipeline and the two drivers.
+
+The core pipeline is ``async def`` code whose only awaits are ``await
+call(func, *args)``. A *caller* decides how a user callable runs:
+
+- :func:`sync_caller` (WSGI, or a fully sync route): ``def`` callables are
+  called directly and ``async def`` ones are run to completion on the
+  process's one event loop, so the pipeline coroutine never suspends and
+  :func:`drive` finishes it with a single ``send(None)``.
+- the async caller (ASGI) awaits ``async def`` callables on the server's loop
+  and runs ``def`` ones in a worker thread.
+
+The process loop (:class:`ProcessLoop`) is created lazily, once: a sync app
+served over WSGI never creates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections.abc as cabc
+import concurrent.futures
+import contextvars
+import functools
+import inspect
+import threading
+import typing as t
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from .app import Flask
+
+T = t.TypeVar("T")
+
+#: The seam's signature: ``await call(func, *args, **kwargs)``.
+Caller = t.Callable[..., cabc.Awaitable[t.Any]]
+
+
+def is_async_callable(obj: t.Any) -> bool:
+    """Whether calling ``obj`` returns an awaitable that must be awaited.
+
+    Sees through :func:`functools.partial` and callable objects whose
+    ``__call__`` is ``async def``, and honours asyncio's coroutine marker.
+    """
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if inspect.iscoroutinefunction(obj):
+        return True
+    if getattr(obj, "_is_coroutine", None) is getattr(
+        asyncio.coroutines, "_is_coroutine", object()
+    ):
+        return True
+    call = getattr(obj, "__call__", None)  # noqa: B004
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+class PipelineSuspended(RuntimeError):
+    """The pipeline awaited something that really suspends under the sync driver.
+
+    Under WSGI every await in the pipeline goes through the sync caller,
+    which never suspends; reaching this is a bug in diota, reported instead
+    of hanging the worker.
+    """
+
+
+def drive(coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
+    """Run a coroutine that never suspends to completion, without a loop."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    coro.close()
+    raise PipelineSuspended(
+        "The request pipeline suspended while driven synchronously. An"
+        " awaitable was awaited outside the call seam; please report this."
+    )
+
+
+def sync_caller(app: Flask) -> Caller:
+    """The seam used by the sync driver.
+
+    ``async def`` callables go through :meth:`Flask.ensure_sync`, so an app
+    that overrides it keeps control of how coroutines are run.
+    """
+
+    async def call(func: t.Callable[..., t.Any], /, *args: t.Any, **kwargs: t.Any) -> t.Any:
+        if is_async_callable(func):
+            return app.ensure_sync(func)(*args, **kwargs)
+        rv = func(*args, **kwargs)
+        # A sync wrapper around an async function (a decorator that did not
+        # keep the coroutine marker) hands back a coroutine: finish it too.
+        if inspect.iscoroutine(rv):
+            return run_coroutine_sync(rv)
+        return rv
+
+    return call
+
+
+class ProcessLoop:
+    """The process's one event loop for running ``async def`` code from sync code.
+
+    Single-threaded servers run it in place: the calling thread runs the loop
+    until the coroutine is done (no cross-thread wake-ups). Once a threaded
+    server is seen, :meth:`use_thread` moves it, for good, to a thread of its
+    own, and callers hand coroutines to that thread. Either way it is the
+    same loop, so async resources opened on it stay usable.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop, created on first use."""
+        loop = self._loop
+        if loop is None:
+            with self._lock:
+                if self._loop is None:
+                    self._loop = asyncio.new_event_loop()
+                    atexit.register(self.close)
+                loop = self._loop
+        return loop
+
+    @property
+    def threaded(self) -> bool:
+        """Whether the loop runs in a thread of its own."""
+        return self._thread is not None
+
+    def use_thread(self) -> None:
+        """Move the loop to its own thread (threaded servers). Idempotent."""
+        if self._thread is not None:
+            return
+        loop = self.loop
+        with self._lock:
+            if self._thread is not None:
+                return
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="diota-event-loop", daemon=True)
+            thread.start()
+            ready.wait()
+            self._thread = thread
+
+    def run(self, coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
+        """Run ``coro`` on the process loop and return its result.
+
+        The coroutine runs in a copy of the caller's context, so ``request``,
+        ``g`` and the other globals work inside it.
+        """
+        if self._thread is not None:
+            if threading.current_thread() is self._thread:
+                return _run_in_helper_thread(coro)
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+            return future.result()
+        loop = self.loop
+        if _running_loop() is not None:
+            # Called from code that already runs on a loop in this thread
+            # (an async view calling sync code calling ensure_sync): blocking
+            # here would deadlock, so finish it beside, on a loop of its own.
+            return _run_in_helper_thread(coro)
+        with self._lock:
+            if self._thread is not None:  # moved while we waited
+                return asyncio.run_coroutine_threadsafe(coro, loop).result()
+            return loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        """Stop and close the loop (at interpreter exit)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or loop.is_closed():
+            return
+        if thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+        if not loop.is_running():
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    return asyncio._get_running_loop()
+
+
+def _run_in_helper_thread(coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
+    context = contextvars.copy_context()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(context.run, asyncio.run, coro).result()
+
+
+#: The process's one loop for sync drivers.
+process_loop = ProcessLoop()
+
+
+def run_coroutine_sync(coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
+    """Run ``coro`` to completion from sync code on the process loop."""
+    return process_loop.run(coro)

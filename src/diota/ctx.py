@@ -1,0 +1,328 @@
+"""Application and request contexts.
+
+A context is pushed by setting a :class:`~contextvars.ContextVar`
+(:data:`diota.globals._cv_app`, :data:`diota.globals._cv_request`); the
+globals read it. Popping runs the teardown callables through the call seam,
+so ``async def`` teardown functions work under either driver.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import sys
+import typing as t
+from functools import update_wrapper
+from types import TracebackType
+
+from werkzeug.exceptions import HTTPException
+
+from . import typing as ft
+from .concurrency import Caller
+from .concurrency import drive
+from .globals import _cv_app
+from .globals import _cv_request
+from .signals import appcontext_popped
+from .signals import appcontext_pushed
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .app import Flask
+    from .sessions import SessionMixin
+    from .wrappers import Request
+
+
+# Marks "no exception was passed": pop() then looks at sys.exc_info().
+_sentinel = object()
+
+
+class _AppCtxGlobals:
+    """The type of :data:`g`: a plain namespace for data during a context.
+
+    Works like an object with a few dict-like helpers. Replace it through
+    :attr:`Flask.app_ctx_globals_class`.
+    """
+
+    # Declared so type checkers accept any attribute.
+    def __getattr__(self, name: str) -> t.Any:
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        self.__dict__[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self.__dict__[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str, default: t.Any | None = None) -> t.Any:
+        """Return attribute ``name``, or ``default`` if it is not set."""
+        return self.__dict__.get(name, default)
+
+    def pop(self, name: str, default: t.Any = _sentinel) -> t.Any:
+        """Remove and return attribute ``name``.
+
+        :param default: returned when the attribute is missing; without it a
+            missing attribute raises :exc:`KeyError`.
+        """
+        if default is _sentinel:
+            return self.__dict__.pop(name)
+        return self.__dict__.pop(name, default)
+
+    def setdefault(self, name: str, default: t.Any = None) -> t.Any:
+        """Return attribute ``name``, setting it to ``default`` first if missing."""
+        return self.__dict__.setdefault(name, default)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.__dict__
+
+    def __iter__(self) -> t.Iterator[str]:
+        return iter(self.__dict__)
+
+    def __repr__(self) -> str:
+        ctx = _cv_app.get(None)
+        if ctx is not None:
+            return f"<diota.g of '{ctx.app.name}'>"
+        return object.__repr__(self)
+
+
+def after_this_request(
+    f: ft.AfterRequestCallable[t.Any],
+) -> ft.AfterRequestCallable[t.Any]:
+    """Register ``f`` to run on this request's response only.
+
+    It runs before the app's and blueprints' ``after_request`` functions,
+    receives the response and must return one.
+    """
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "'after_this_request' can only be used when a request"
+            " context is active, such as in a view function."
+        )
+    ctx._after_request_functions.append(f)
+    return f
+
+
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+def copy_current_request_context(f: F) -> F:
+    """Decorate ``f`` so it runs inside a copy of the current request context.
+
+    Use it for work handed to another thread or greenlet that still needs
+    ``request`` and ``session``. The copy is made when the decorator is
+    applied, so apply it inside the view.
+    """
+    ctx = _cv_request.get(None)
+    if ctx is None:
+        raise RuntimeError(
+            "'copy_current_request_context' can only be used when a"
+            " request context is active, such as in a view function."
+        )
+    ctx = ctx.copy()
+
+    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        with ctx:
+            return ctx.app.ensure_sync(f)(*args, **kwargs)
+
+    return update_wrapper(wrapper, f)  # type: ignore[return-value]
+
+
+def has_request_context() -> bool:
+    """Whether a request context is active (so ``request`` is usable)."""
+    return _cv_request.get(None) is not None
+
+
+def has_app_context() -> bool:
+    """Whether an application context is active (so ``current_app`` is usable)."""
+    return _cv_app.get(None) is not None
+
+
+class AppContext:
+    """The application context: makes :data:`current_app` and :data:`g` available.
+
+    Pushed for every request, CLI command and ``with app.app_context():``.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.url_adapter = app.create_url_adapter(None)
+        self.g: _AppCtxGlobals = app.app_ctx_globals_class()
+        self._cv_tokens: list[contextvars.Token[AppContext]] = []
+
+    def push(self) -> None:
+        """Make this the current application context."""
+        self._cv_tokens.append(_cv_app.set(self))
+        if appcontext_pushed.receivers:
+            appcontext_pushed.send(self.app, _async_wrapper=self.app.ensure_sync)
+
+    def pop(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]
+        """Pop this context, running teardown functions on the last pop."""
+        drive(self._pop(exc, self.app._sync_call))
+
+    async def _pop(self, exc: BaseException | None, call: Caller) -> None:
+        try:
+            if len(self._cv_tokens) == 1:
+                if exc is _sentinel:
+                    exc = sys.exc_info()[1]
+                await self.app._step("do_teardown_appcontext", call, exc)
+        finally:
+            ctx = _cv_app.get()
+            _cv_app.reset(self._cv_tokens.pop())
+
+        if ctx is not self:
+            raise AssertionError(
+                f"Popped the wrong app context ({ctx!r} instead of {self!r})"
+            )
+        if appcontext_popped.receivers:
+            appcontext_popped.send(self.app, _async_wrapper=self.app.ensure_sync)
+
+    def __enter__(self) -> AppContext:
+        self.push()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.pop(exc_value)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of '{self.app.name}'>"
+
+
+class RequestContext:
+    """The request context: makes :data:`request` and :data:`session` available.
+
+    Created by the adapters from the incoming request, and by
+    :meth:`Flask.test_request_context`. Pushing it also pushes an
+    application context when none for this app is active.
+    """
+
+    def __init__(
+        self,
+        app: Flask,
+        environ: WSGIEnvironment,
+        request: Request | None = None,
+        session: SessionMixin | None = None,
+    ) -> None:
+        self.app = app
+        if request is None:
+            request = app.request_class(environ)
+        self.request: Request = request
+        self.url_adapter = None
+        try:
+            self.url_adapter = app.create_url_adapter(self.request)
+        except HTTPException as e:
+            self.request.routing_exception = e
+        self.flashes: list[tuple[str, str]] | None = None
+        self.session: SessionMixin | None = session
+        # Functions registered with after_this_request for this request only.
+        self._after_request_functions: list[ft.AfterRequestCallable[t.Any]] = []
+        self._cv_tokens: list[
+            tuple[contextvars.Token[RequestContext], AppContext | None]
+        ] = []
+
+    def copy(self) -> RequestContext:
+        """A new context for the same request object and session.
+
+        Used to hand the request to another thread or greenlet; the request
+        object is shared, not copied.
+        """
+        return self.__class__(
+            self.app,
+            environ=self.request.environ,
+            request=self.request,
+            session=self.session,
+        )
+
+    def match_request(self) -> None:
+        """Match the request against the URL map, storing the rule and arguments.
+
+        A routing failure is stored in ``request.routing_exception`` and
+        raised later, by :meth:`Flask.raise_routing_exception`.
+        """
+        try:
+            result = self.url_adapter.match(return_rule=True)  # type: ignore[union-attr]
+            self.request.url_rule, self.request.view_args = result  # type: ignore[assignment]
+        except HTTPException as e:
+            self.request.routing_exception = e
+
+    def push(self) -> None:
+        """Make this the current request context, opening the session."""
+        app_ctx = _cv_app.get(None)
+        if app_ctx is None or app_ctx.app is not self.app:
+            app_ctx = self.app.app_context()
+            app_ctx.push()
+        else:
+            app_ctx = None
+
+        self._cv_tokens.append((_cv_request.set(self), app_ctx))
+
+        # Opened after the context is pushed so a custom session interface
+        # can use request and current_app.
+        if self.session is None:
+            session_interface = self.app.session_interface
+            self.session = session_interface.open_session(self.app, self.request)
+            if self.session is None:
+                self.session = session_interface.make_null_session(self.app)
+
+        # Matched after the session is open so a custom URL map can use it.
+        if self.url_adapter is not None:
+            self.match_request()
+
+    def pop(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]
+        """Pop this context; on the last pop run teardown and close the request."""
+        drive(self._pop(exc, self.app._sync_call))
+
+    async def _pop(self, exc: BaseException | None, call: Caller) -> None:
+        clear_request = len(self._cv_tokens) == 1
+        try:
+            if clear_request:
+                if exc is _sentinel:
+                    exc = sys.exc_info()[1]
+                await self.app._step("do_teardown_request", call, exc)
+                request_close = getattr(self.request, "close", None)
+                if request_close is not None:
+                    request_close()
+        finally:
+            ctx = _cv_request.get()
+            token, app_ctx = self._cv_tokens.pop()
+            _cv_request.reset(token)
+
+            # Break the request <-> environ cycle so both are freed promptly.
+            if clear_request:
+                ctx.request.environ["werkzeug.request"] = None
+
+            if app_ctx is not None:
+                await app_ctx._pop(exc, call)
+
+            if ctx is not self:
+                raise AssertionError(
+                    f"Popped the wrong request context ({ctx!r} instead of {self!r})"
+                )
+
+    def __enter__(self) -> RequestContext:
+        self.push()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.pop(exc_value)
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} {self.request.url!r}"
+            f" [{self.request.method}] of {self.app.name}>"
+        )

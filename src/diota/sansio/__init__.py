@@ -1,0 +1,1 @@
+"""The I/O-free parts of applications and blueprints: registration and routing."""

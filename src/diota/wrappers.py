@@ -1,0 +1,157 @@
+"""The request and response classes diota uses by default.
+
+Both extend werkzeug's wrappers with what the application knows: limits from
+the config, the matched URL rule, and the blueprint of the endpoint.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request as RequestBase
+from werkzeug.wrappers import Response as ResponseBase
+
+from . import json
+from .globals import current_app
+from .helpers import _split_blueprint_path
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from werkzeug.routing import Rule
+
+
+class Request(RequestBase):
+    """The request object behind :data:`diota.request`.
+
+    A :class:`werkzeug.wrappers.Request` that also knows the URL rule it
+    matched and reads its size limits from the application's config. Set
+    :attr:`Flask.request_class` to use a subclass.
+    """
+
+    #: Module or provider used to parse JSON bodies.
+    json_module: t.Any = json
+
+    #: The matched :class:`~werkzeug.routing.Rule`, or ``None`` before matching
+    #: or when matching failed.
+    url_rule: Rule | None = None
+
+    #: The URL arguments of the matched rule, or ``None``.
+    view_args: dict[str, t.Any] | None = None
+
+    #: The routing error (404, 405, redirect) if matching failed; raised
+    #: when the request is dispatched.
+    routing_exception: HTTPException | None = None
+
+    _max_content_length: int | None = None
+    _max_form_memory_size: int | None = None
+    _max_form_parts: int | None = None
+
+    @property
+    def max_content_length(self) -> int | None:
+        """The largest body to read, in bytes; above it the request gets a 413.
+
+        Set on the request to override ``MAX_CONTENT_LENGTH`` for this
+        request only (for example in a view, before reading the body).
+        """
+        if self._max_content_length is not None:
+            return self._max_content_length
+        if not current_app:
+            return super().max_content_length
+        return current_app.config["MAX_CONTENT_LENGTH"]  # type: ignore[no-any-return]
+
+    @max_content_length.setter
+    def max_content_length(self, value: int | None) -> None:
+        self._max_content_length = value
+
+    @property
+    def max_form_memory_size(self) -> int | None:
+        """The largest non-file form field, in bytes (``MAX_FORM_MEMORY_SIZE``)."""
+        if self._max_form_memory_size is not None:
+            return self._max_form_memory_size
+        if not current_app:
+            return super().max_form_memory_size
+        return current_app.config["MAX_FORM_MEMORY_SIZE"]  # type: ignore[no-any-return]
+
+    @max_form_memory_size.setter
+    def max_form_memory_size(self, value: int | None) -> None:
+        self._max_form_memory_size = value
+
+    @property  # type: ignore[override]
+    def max_form_parts(self) -> int | None:
+        """The most multipart parts to parse (``MAX_FORM_PARTS``)."""
+        if self._max_form_parts is not None:
+            return self._max_form_parts
+        if not current_app:
+            return super().max_form_parts
+        return current_app.config["MAX_FORM_PARTS"]  # type: ignore[no-any-return]
+
+    @max_form_parts.setter
+    def max_form_parts(self, value: int | None) -> None:
+        self._max_form_parts = value
+
+    @property
+    def endpoint(self) -> str | None:
+        """The endpoint of the matched rule, or ``None``."""
+        if self.url_rule is not None:
+            return self.url_rule.endpoint  # type: ignore[no-any-return]
+        return None
+
+    @property
+    def blueprint(self) -> str | None:
+        """The full dotted name of the current blueprint, or ``None``."""
+        endpoint = self.endpoint
+        if endpoint is not None and "." in endpoint:
+            return endpoint.rpartition(".")[0]
+        return None
+
+    @property
+    def blueprints(self) -> list[str]:
+        """The current blueprint and its parents, innermost first."""
+        name = self.blueprint
+        if name is None:
+            return []
+        return _split_blueprint_path(name)
+
+    def _load_form_data(self) -> None:
+        super()._load_form_data()
+        # In debug mode, make a missing file in request.files explain that
+        # the form probably lacked enctype="multipart/form-data".
+        if (
+            current_app
+            and current_app.debug
+            and self.mimetype != "multipart/form-data"
+            and not self.files
+        ):
+            from .debughelpers import attach_enctype_error_multidict
+
+            attach_enctype_error_multidict(self)
+
+    def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
+        try:
+            return super().on_json_loading_failed(e)
+        except BadRequest as ebr:
+            # Show the parser's message only in debug mode.
+            if current_app and current_app.debug:
+                raise
+            raise BadRequest() from ebr
+
+
+class Response(ResponseBase):
+    """The response class diota builds by default: HTML unless told otherwise.
+
+    Set :attr:`Flask.response_class` to use a subclass.
+    """
+
+    default_mimetype: str | None = "text/html"
+
+    json_module = json
+
+    autocorrect_location_header = False
+
+    @property
+    def max_cookie_size(self) -> int:  # type: ignore[override]
+        """``MAX_COOKIE_SIZE`` from the config, werkzeug's default outside an app."""
+        if current_app:
+            return current_app.config["MAX_COOKIE_SIZE"]  # type: ignore[no-any-return]
+        return super().max_cookie_size

@@ -1,0 +1,79 @@
+"""The WSGI adapter: environ in, the core pipeline, ``start_response`` out.
+
+Protocol only: it builds the request context from the environ, drives the
+pipeline with the sync caller (one ``send(None)``; no event loop for sync
+apps) and hands werkzeug's response back to the server.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import typing as t
+
+from .concurrency import drive
+from .concurrency import process_loop
+from .concurrency import run_coroutine_sync
+from .globals import _cv_app
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .app import Flask
+    from .ctx import RequestContext
+
+# werkzeug's test client passes this to keep contexts alive after a request.
+_PRESERVE_CONTEXT = "werkzeug.debug.preserve_context"
+
+
+def handle(
+    app: Flask, environ: WSGIEnvironment, start_response: StartResponse
+) -> cabc.Iterable[bytes]:
+    """Serve one WSGI request with ``app``."""
+    if environ.get("wsgi.multithread") and not process_loop.threaded:
+        # A threaded server: async views must not take turns on one thread
+        # running the loop in place, so the loop gets a thread of its own.
+        process_loop.use_thread()
+
+    on_finish = None
+    preserve = environ.get(_PRESERVE_CONTEXT)
+    if preserve is not None:
+
+        def on_finish(ctx: RequestContext) -> None:
+            preserve(_cv_app.get())
+            preserve(ctx)
+
+    ctx = app.request_context(environ)
+    response = drive(app._run_request(ctx, app._sync_call, on_finish))
+    body = response.response
+    if not isinstance(body, (cabc.Iterable, str, bytes)) and isinstance(
+        body, cabc.AsyncIterable
+    ):
+        response.response = _SyncIterator(body)
+    return response(environ, start_response)
+
+
+class _SyncIterator:
+    """Iterate an async body from a sync server, one step at a time on the
+    process loop; ``close`` closes the async generator (runs its cleanup)."""
+
+    def __init__(self, body: cabc.AsyncIterable[t.Any]) -> None:
+        self._iterator = body.__aiter__()
+
+    def __iter__(self) -> _SyncIterator:
+        return self
+
+    def __next__(self) -> t.Any:
+        try:
+            return run_coroutine_sync(_anext(self._iterator))
+        except StopAsyncIteration:
+            raise StopIteration from None
+
+    def close(self) -> None:
+        aclose = getattr(self._iterator, "aclose", None)
+        if aclose is not None:
+            run_coroutine_sync(aclose())
+
+
+async def _anext(iterator: cabc.AsyncIterator[t.Any]) -> t.Any:
+    return await iterator.__anext__()

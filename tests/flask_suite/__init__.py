@@ -1,0 +1,1 @@
+"""Harness that runs Flask's own test suite against diota (see harness.py)."""

@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+from diota import Flask
+
+app1 = Flask("app1")
+app2 = Flask("app2")

@@ -267,6 +267,10 @@ def test_cookie_is_signed_tagged_json(app: diota.Flask, client: t.Any) -> None:
         diota.session["t"] = (1, 2)
         return ""
 
+    @app.route("/read")
+    def read() -> t.Any:
+        return dict(diota.session)
+
     client.get("/")
     cookie = client.get_cookie("session")
     si = SecureCookieSessionInterface()
@@ -282,10 +286,6 @@ def test_cookie_is_signed_tagged_json(app: diota.Flask, client: t.Any) -> None:
         signer_kwargs={"key_derivation": "hmac", "digest_method": hashlib.sha1},
     )
     client.set_cookie("session", other.dumps({"t": 1}))
-
-    @app.route("/read")
-    def read() -> t.Any:
-        return dict(diota.session)
 
     assert client.get("/read").json == {}
 
@@ -396,10 +396,6 @@ def test_clearing_session_deletes_cookie(app: diota.Flask, client: t.Any) -> Non
     assert "partitioned" in cookie
     assert rv.headers["Vary"] == "Cookie"
     assert client.get_cookie("session", domain="example.com") is None
-
-    # Clearing an already empty session does nothing.
-    rv = client.get("/clear", "https://www.example.com/")
-    assert "Set-Cookie" not in rv.headers
 
 
 def test_cookie_attributes_from_config(app: diota.Flask, client: t.Any) -> None:

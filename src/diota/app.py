@@ -23,6 +23,7 @@ from urllib.parse import quote as _url_quote
 import click
 from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableDict
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
@@ -33,6 +34,7 @@ from werkzeug.routing import RoutingException
 from werkzeug.serving import is_running_from_reloader
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as BaseResponse
+from werkzeug.sansio.utils import get_host as _sansio_get_host
 from werkzeug.wsgi import get_host
 
 from . import cli
@@ -92,6 +94,21 @@ _OVERRIDABLE_STEPS = (
     "do_teardown_request",
     "do_teardown_appcontext",
 )
+
+
+def _check_host_header(scheme: str, raw_host: str) -> None:
+    """Reject a ``Host`` header that is no host name at all with a 400.
+
+    werkzeug turns a Host with invalid characters into ``""``, which then
+    routes as a 404. An internationalized name (valid once IDNA-encoded) is
+    accepted as werkzeug leaves it; anything else is malformed input.
+    """
+    try:
+        ascii_host = raw_host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = ""
+    if not ascii_host or not _sansio_get_host(scheme, ascii_host):
+        raise BadRequest("The 'Host' header is not a valid host name.")
 
 
 class Flask(_FileServing, App):
@@ -393,7 +410,10 @@ class Flask(_FileServing, App):
                 request.trusted_hosts = trusted_hosts
 
             # Validated here so an untrusted host fails the request early.
-            request.host = get_host(request.environ, request.trusted_hosts)  # type: ignore[misc]
+            host = get_host(request.environ, request.trusted_hosts)
+            if not host and (raw_host := request.headers.get("Host")):
+                _check_host_header(request.scheme, raw_host)
+            request.host = host  # type: ignore[misc]
             subdomain = None
             server_name = self.config["SERVER_NAME"]
 
@@ -757,8 +777,8 @@ class Flask(_FileServing, App):
                 for func in reversed(self.after_request_funcs[name]):
                     response = await call(func, response)
 
-        if not self.session_interface.is_null_session(ctx.session):  # type: ignore[arg-type]
-            self.session_interface.save_session(self, ctx.session, response)  # type: ignore[arg-type]
+        if not self.session_interface.is_null_session(ctx._session):
+            self.session_interface.save_session(self, ctx._session, response)  # type: ignore[arg-type]
 
         return response
 

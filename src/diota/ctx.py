@@ -223,7 +223,7 @@ class RequestContext:
         except HTTPException as e:
             self.request.routing_exception = e
         self.flashes: list[tuple[str, str]] | None = None
-        self.session: SessionMixin | None = session
+        self._session: SessionMixin | None = session
         # Functions registered with after_this_request for this request only.
         self._after_request_functions: list[ft.AfterRequestCallable[t.Any]] = []
         self._cv_tokens: list[
@@ -240,7 +240,7 @@ class RequestContext:
             self.app,
             environ=self.request.environ,
             request=self.request,
-            session=self.session,
+            session=self._session,
         )
 
     def match_request(self) -> None:
@@ -255,6 +255,21 @@ class RequestContext:
         except HTTPException as e:
             self.request.routing_exception = e
 
+    @property
+    def session(self) -> SessionMixin:
+        """The request's session, opened when the context was pushed.
+
+        Reading it (as the :data:`~diota.session` proxy does) marks the
+        session accessed, so the response gets ``Vary: Cookie``.
+        """
+        assert self._session is not None, "The session has not yet been opened."
+        self._session.accessed = True
+        return self._session
+
+    @session.setter
+    def session(self, value: SessionMixin) -> None:
+        self._session = value
+
     def push(self) -> None:
         """Make this the current request context, opening the session."""
         app_ctx = _cv_app.get(None)
@@ -267,12 +282,13 @@ class RequestContext:
         self._cv_tokens.append((_cv_request.set(self), app_ctx))
 
         # Opened after the context is pushed so a custom session interface
-        # can use request and current_app.
-        if self.session is None:
+        # can use request and current_app; only on the first push, so that
+        # stream_with_context re-pushing keeps the same session.
+        if self._session is None:
             session_interface = self.app.session_interface
-            self.session = session_interface.open_session(self.app, self.request)
-            if self.session is None:
-                self.session = session_interface.make_null_session(self.app)
+            self._session = session_interface.open_session(self.app, self.request)
+            if self._session is None:
+                self._session = session_interface.make_null_session(self.app)
 
         # Matched after the session is open so a custom URL map can use it.
         if self.url_adapter is not None:

@@ -1,0 +1,1 @@
+"""A small diota application: see app.py."""

@@ -77,7 +77,7 @@ def no_env_app(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def make_module(name: str = "fake", **attrs: t.Any) -> types.ModuleType:
+def make_module(name: str = "fake", /, **attrs: t.Any) -> types.ModuleType:
     module = types.ModuleType(name)
     module.__dict__.update(attrs)
     return module
@@ -501,13 +501,13 @@ def test_app_option_and_env_vars(
         assert result.exit_code == 0, result.output
         return result.output.strip()
 
-    assert loaded(["--app", "helloworld.hello"]) == "hello"
-    assert loaded(["-A", "helloworld.hello:app"]) == "hello"
-    assert loaded([], env={"FLASK_APP": "helloworld.hello"}) == "hello"
-    assert loaded([], env={"DIOTA_APP": "helloworld.hello"}) == "hello"
+    assert loaded(["--app", "helloworld.hello"]) == "helloworld.hello"
+    assert loaded(["-A", "helloworld.hello:app"]) == "helloworld.hello"
+    assert loaded([], env={"FLASK_APP": "helloworld.hello"}) == "helloworld.hello"
+    assert loaded([], env={"DIOTA_APP": "helloworld.hello"}) == "helloworld.hello"
     # FLASK_APP wins over its synonym, and --app over both.
     env = {"FLASK_APP": "helloworld.hello", "DIOTA_APP": "cliapp.app"}
-    assert loaded([], env=env) == "hello"
+    assert loaded([], env=env) == "helloworld.hello"
     assert loaded(["--app", "cliapp.app"], env=env) == "testapp"
 
 
@@ -875,7 +875,7 @@ def test_run_cert_import(monkeypatch: pytest.MonkeyPatch) -> None:
         run_command.make_context("run", ["--cert", "diota"])
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    monkeypatch.setitem(sys.modules, "my_ssl_context", context)  # type: ignore[arg-type]
+    monkeypatch.setitem(sys.modules, "my_ssl_context", context)
     ctx = run_command.make_context("run", ["--cert", "my_ssl_context"])
     assert ctx.params["cert"] is context
 
@@ -929,6 +929,33 @@ def test_run_starts_server(
     assert call["threaded"] is True
     assert call["ssl_context"] is None
     assert call["extra_files"] is None
+
+
+def test_run_options_from_environment(
+    app: Flask,
+    runner: CliRunner,
+    no_env_app: None,
+    run_simple_calls: list[dict[str, t.Any]],
+) -> None:
+    env = {"FLASK_RUN_HOST": "0.0.0.0", "FLASK_RUN_PORT": "7000"}
+    runner.invoke(FlaskGroup(create_app=lambda: app), ["run"], env=env)
+    (call,) = run_simple_calls
+    assert (call["host"], call["port"]) == ("0.0.0.0", 7000)
+
+
+def test_env_file_from_environment(
+    monkeypatch: pytest.MonkeyPatch, runner: CliRunner
+) -> None:
+    monkeypatch.delenv("QUUX", raising=False)
+    monkeypatch.chdir(TEST_APPS)
+    cli = FlaskGroup(create_app=lambda: Flask("x"))
+
+    @cli.command()
+    def quux() -> None:
+        click.echo(str(os.environ.get("QUUX")))
+
+    result = runner.invoke(cli, ["quux"], env={"FLASK_ENV_FILE": "custom.env"})
+    assert result.output == "quux\n"
 
 
 def test_run_debug_enables_reloader_and_debugger(

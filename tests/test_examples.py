@@ -6,12 +6,12 @@ import typing as t
 
 import httpx
 import pytest
-from servers import REPO_ROOT
-from servers import Server
 from servers import diota_run_command
 from servers import free_port
 from servers import gunicorn_command
+from servers import REPO_ROOT
 from servers import serve
+from servers import Server
 from servers import werkzeug_command
 
 
@@ -48,7 +48,9 @@ def test_hello_with_test_client(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def get(path: str) -> httpx.Response:
         r = client.get(path)
-        return httpx.Response(r.status_code, headers=list(r.headers.items()), content=r.data)
+        return httpx.Response(
+            r.status_code, headers=list(r.headers.items()), content=r.data
+        )
 
     check_hello_app(get)
 

@@ -25,7 +25,7 @@ def test_flask_suite_meets_gate() -> None:
     )
 
 
-FAKE_SUITE = '''
+FAKE_SUITE = """
 import os
 import time
 
@@ -73,7 +73,7 @@ def test_hangs():
 
 def test_after_the_hang():
     pass
-'''
+"""
 
 
 @pytest.fixture

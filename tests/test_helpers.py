@@ -121,9 +121,11 @@ def test_url_for_options(app: diota.Flask) -> None:
         with pytest.raises(ValueError):
             diota.url_for("item_get", id=3, _scheme="https", _external=False)
 
+    app.config["SERVER_NAME"] = "example.test"
+
     with app.app_context():
         # Without a request, URLs are external by default.
-        assert diota.url_for("item_create") == "http://localhost/item"
+        assert diota.url_for("item_create") == "http://example.test/item"
 
 
 def test_redirect_without_app() -> None:
@@ -325,22 +327,22 @@ def test_send_file_conditional_and_range(app: diota.Flask, client: t.Any) -> Non
     def digits() -> diota.Response:
         return diota.send_file(str(STATIC / "digits.txt"))
 
-    first = client.get("/digits")
-    assert first.data == b"0123456789abcdef"
-    assert first.headers["Accept-Ranges"] == "bytes"
-    etag = first.headers["ETag"]
+    with client.get("/digits") as first:
+        assert first.data == b"0123456789abcdef"
+        assert first.headers["Accept-Ranges"] == "bytes"
+        etag = first.headers["ETag"]
 
-    cached = client.get("/digits", headers={"If-None-Match": etag})
-    assert cached.status_code == 304
-    assert cached.data == b""
+    with client.get("/digits", headers={"If-None-Match": etag}) as cached:
+        assert cached.status_code == 304
+        assert cached.data == b""
 
-    ranged = client.get("/digits", headers={"Range": "bytes=2-5"})
-    assert ranged.status_code == 206
-    assert ranged.data == b"2345"
-    assert ranged.headers["Content-Range"] == "bytes 2-5/16"
+    with client.get("/digits", headers={"Range": "bytes=2-5"}) as ranged:
+        assert ranged.status_code == 206
+        assert ranged.data == b"2345"
+        assert ranged.headers["Content-Range"] == "bytes 2-5/16"
 
-    beyond = client.get("/digits", headers={"Range": "bytes=100-"})
-    assert beyond.status_code == 416
+    with client.get("/digits", headers={"Range": "bytes=100-"}) as beyond:
+        assert beyond.status_code == 416
 
 
 def test_send_from_directory(app: diota.Flask) -> None:
@@ -377,9 +379,10 @@ def test_send_from_directory_in_view(app: diota.Flask, client: t.Any) -> None:
     def files(name: str) -> diota.Response:
         return diota.send_from_directory(STATIC, name, as_attachment=True)
 
-    rv = client.get("/files/hello.txt")
-    assert rv.status_code == 200
-    assert rv.headers["Content-Disposition"] == "attachment; filename=hello.txt"
+    with client.get("/files/hello.txt") as rv:
+        assert rv.status_code == 200
+        assert rv.headers["Content-Disposition"] == "attachment; filename=hello.txt"
+
     assert client.get("/files/..%2Ftest_helpers.py").status_code == 404
 
 

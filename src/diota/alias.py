@@ -121,8 +121,13 @@ class _AliasDistribution(importlib.metadata.Distribution):
     def locate_file(self, path: str | os.PathLike[str]) -> pathlib.Path:
         spec = importlib.util.find_spec(self._target)
         locations = spec.submodule_search_locations if spec is not None else None
-        base = pathlib.Path(next(iter(locations))).parent if locations else pathlib.Path()
+        base = (
+            pathlib.Path(next(iter(locations))).parent if locations else pathlib.Path()
+        )
         return base / path
+
+
+_ANY_DISTRIBUTION = importlib.metadata.DistributionFinder.Context()
 
 
 class AliasFinder(importlib.metadata.DistributionFinder):
@@ -189,14 +194,14 @@ class AliasFinder(importlib.metadata.DistributionFinder):
             is_package=target_spec.submodule_search_locations is not None,
         )
         if target_spec.submodule_search_locations is not None:
-            spec.submodule_search_locations = list(target_spec.submodule_search_locations)
+            spec.submodule_search_locations = list(
+                target_spec.submodule_search_locations
+            )
         return spec
 
     def find_distributions(
         self,
-        context: importlib.metadata.DistributionFinder.Context = (
-            importlib.metadata.DistributionFinder.Context()
-        ),
+        context: importlib.metadata.DistributionFinder.Context = _ANY_DISTRIBUTION,
     ) -> t.Iterable[importlib.metadata.Distribution]:
         # Answer only ``version("flask")``-style look-ups on the default path:
         # listing every distribution, or searching explicit paths as

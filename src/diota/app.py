@@ -31,14 +31,15 @@ from werkzeug.routing import BuildError
 from werkzeug.routing import MapAdapter
 from werkzeug.routing import RequestRedirect
 from werkzeug.routing import RoutingException
+from werkzeug.sansio.utils import get_host as _sansio_get_host
 from werkzeug.serving import is_running_from_reloader
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as BaseResponse
-from werkzeug.sansio.utils import get_host as _sansio_get_host
 from werkzeug.wsgi import get_host
 
 from . import cli
 from . import typing as ft
+from .blueprints import _FileServing
 from .concurrency import Caller
 from .concurrency import drive
 from .concurrency import is_async_callable
@@ -49,7 +50,6 @@ from .ctx import AppContext
 from .ctx import RequestContext
 from .globals import _cv_app
 from .globals import _cv_request
-from .globals import current_app
 from .globals import g
 from .globals import request
 from .globals import request_ctx
@@ -57,7 +57,6 @@ from .globals import session
 from .helpers import get_debug_flag
 from .helpers import get_flashed_messages
 from .helpers import get_load_dotenv
-from .blueprints import _FileServing
 from .sansio.app import App
 from .sessions import SecureCookieSessionInterface
 from .sessions import SessionInterface
@@ -362,20 +361,18 @@ class Flask(_FileServing, App):
 
     def test_client(self, use_cookies: bool = True, **kwargs: t.Any) -> FlaskClient:
         """A test client for the app; see :class:`diota.testing.FlaskClient`."""
-        cls = self.test_client_class
-        if cls is None:
-            from .testing import FlaskClient as cls
-        return cls(  # type: ignore[no-any-return]
-            self, self.response_class, use_cookies=use_cookies, **kwargs
-        )
+        from .testing import FlaskClient
+
+        cls = self.test_client_class or FlaskClient
+        return cls(self, self.response_class, use_cookies=use_cookies, **kwargs)
 
     def test_cli_runner(self, **kwargs: t.Any) -> FlaskCliRunner:
         """A CLI runner for the app's commands; see
         :class:`diota.testing.FlaskCliRunner`."""
-        cls = self.test_cli_runner_class
-        if cls is None:
-            from .testing import FlaskCliRunner as cls
-        return cls(self, **kwargs)  # type: ignore[no-any-return]
+        from .testing import FlaskCliRunner
+
+        cls = self.test_cli_runner_class or FlaskCliRunner
+        return cls(self, **kwargs)
 
     # -- contexts ----------------------------------------------------------------
 
@@ -413,7 +410,7 @@ class Flask(_FileServing, App):
             host = get_host(request.environ, request.trusted_hosts)
             if not host and (raw_host := request.headers.get("Host")):
                 _check_host_header(request.scheme, raw_host)
-            request.host = host  # type: ignore[misc]
+            request.host = host
             subdomain = None
             server_name = self.config["SERVER_NAME"]
 
@@ -546,7 +543,7 @@ class Flask(_FileServing, App):
                 rv, status, headers = rv  # type: ignore[misc]
             elif len_rv == 2:
                 if isinstance(rv[1], (Headers, dict, tuple, list)):
-                    rv, headers = rv  # type: ignore[assignment]
+                    rv, headers = rv
                 else:
                     rv, status = rv  # type: ignore[assignment,misc]
             else:
@@ -604,12 +601,12 @@ class Flask(_FileServing, App):
         rv = t.cast(Response, rv)
         if status is not None:
             if isinstance(status, (str, bytes, bytearray)):
-                rv.status = status  # type: ignore[assignment]
+                rv.status = status
             else:
                 rv.status_code = status
 
         if headers:
-            rv.headers.update(headers)  # type: ignore[arg-type]
+            rv.headers.update(headers)
 
         return rv
 
@@ -840,7 +837,9 @@ class Flask(_FileServing, App):
             server_error = await call(handler, server_error)
         return await self._step("finalize_request", call, server_error, True)  # type: ignore[no-any-return]
 
-    async def _do_teardown_request(self, call: Caller, exc: BaseException | None) -> None:
+    async def _do_teardown_request(
+        self, call: Caller, exc: BaseException | None
+    ) -> None:
         ctx = _cv_request.get()
         for name in chain(ctx.request.blueprints, (None,)):
             if name in self.teardown_request_funcs:
@@ -950,7 +949,7 @@ class Flask(_FileServing, App):
     ) -> cabc.Iterable[bytes]:
         """The WSGI application; wrap it (not the app) in WSGI middleware::
 
-            app.wsgi_app = ProxyFix(app.wsgi_app)
+        app.wsgi_app = ProxyFix(app.wsgi_app)
         """
         from .wsgi import handle
 

@@ -82,7 +82,9 @@ def sync_caller(app: Flask) -> Caller:
     that overrides it keeps control of how coroutines are run.
     """
 
-    async def call(func: t.Callable[..., t.Any], /, *args: t.Any, **kwargs: t.Any) -> t.Any:
+    async def call(
+        func: t.Callable[..., t.Any], /, *args: t.Any, **kwargs: t.Any
+    ) -> t.Any:
         if is_async_callable(func):
             return app.ensure_sync(func)(*args, **kwargs)
         rv = func(*args, **kwargs)

@@ -22,8 +22,9 @@ import os
 import sys
 import typing as t
 
-import diota.alias  # noqa: F401  (installs the alias before conftest runs)
 import pytest
+
+import diota.alias  # noqa: F401  (installs the alias before conftest runs)
 
 _events: t.TextIO | None = None
 _outcomes: dict[str, dict[str, t.Any]] = {}
@@ -36,8 +37,9 @@ def _emit(**data: t.Any) -> None:
 
 
 def _check_alias() -> None:
-    import diota
     import flask
+
+    import diota
 
     if flask is not diota:
         pytest.exit(
@@ -51,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _check_alias()
     path = os.environ.get("DIOTA_SUITE_EVENTS")
     if path:
-        _events = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        _events = open(path, "a", encoding="utf-8")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

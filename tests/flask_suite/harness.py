@@ -60,7 +60,8 @@ class HarnessError(RuntimeError):
 def cache_dir() -> Path:
     """Return the cache directory for sdists, unpacked tests and results."""
     return Path(
-        os.environ.get("DIOTA_FLASK_SUITE_CACHE") or REPO_ROOT / ".cache" / "flask-suite"
+        os.environ.get("DIOTA_FLASK_SUITE_CACHE")
+        or REPO_ROOT / ".cache" / "flask-suite"
     )
 
 
@@ -104,7 +105,9 @@ def fetch_suite(cache: Path | None = None, python: str = sys.executable) -> Path
     """
     cache = cache or cache_dir()
     dest = cache / f"flask-{FLASK_VERSION}"
-    if (dest / "tests" / "conftest.py").is_file() and (dest / "pyproject.toml").is_file():
+    if (dest / "tests" / "conftest.py").is_file() and (
+        dest / "pyproject.toml"
+    ).is_file():
         return dest
     cache.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(dest, ignore_errors=True)
@@ -211,7 +214,9 @@ class SuiteResult:
         )
 
 
-def _child_env(mode: str, events: Path, deselect: Path, test_timeout: float) -> dict[str, str]:
+def _child_env(
+    mode: str, events: Path, deselect: Path, test_timeout: float
+) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -330,7 +335,9 @@ def run_suite(
         finished = _absorb(result, _read_events(events_path), test_timeout)
         if returncode == 3 or not result.collected:
             tail = log_path.read_text(errors="replace")[-3000:]
-            raise HarnessError(f"Flask's suite did not run (exit {returncode}):\n{tail}")
+            raise HarnessError(
+                f"Flask's suite did not run (exit {returncode}):\n{tail}"
+            )
         if finished or returncode is None or not result.not_run:
             break
         # Restart without what is done (the hung test included).
@@ -341,7 +348,9 @@ def run_suite(
     return result
 
 
-def _absorb(result: SuiteResult, events: list[dict[str, t.Any]], test_timeout: float) -> bool:
+def _absorb(
+    result: SuiteResult, events: list[dict[str, t.Any]], test_timeout: float
+) -> bool:
     started: str | None = None
     finished = False
     for event in events:
@@ -531,9 +540,13 @@ def main(argv: t.Sequence[str] | None = None) -> int:
         "--docs", action="store_true", help="write docs/_generated/flask_suite_MODE.md"
     )
     parser.add_argument(
-        "--update-gate", action="store_true", help="raise gate.toml to the figure reached"
+        "--update-gate",
+        action="store_true",
+        help="raise gate.toml to the figure reached",
     )
-    parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    parser.add_argument(
+        "pytest_args", nargs="*", help="extra pytest arguments (after --)"
+    )
     args = parser.parse_args(argv)
 
     result = run_suite(args.mode, pytest_args=args.pytest_args)

@@ -50,7 +50,9 @@ class Server:
 
     def client(self, timeout: float = 10.0) -> httpx.Client:
         """An httpx client for this server that never follows redirects."""
-        return httpx.Client(base_url=self.base_url, timeout=timeout, follow_redirects=False)
+        return httpx.Client(
+            base_url=self.base_url, timeout=timeout, follow_redirects=False
+        )
 
 
 def free_port() -> int:
@@ -70,7 +72,9 @@ def gunicorn_command(app: str, port: int, *, worker_class: str = "sync") -> list
     ]  # fmt: skip
 
 
-def diota_run_command(app: str, port: int, *, via_flask_alias: bool = False) -> list[str]:
+def diota_run_command(
+    app: str, port: int, *, via_flask_alias: bool = False
+) -> list[str]:
     """Command serving ``app`` with werkzeug's development server.
 
     :param app: What ``--app`` takes: ``module:name`` or a file path.
@@ -136,7 +140,9 @@ def serve(
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
     full_env["PYTHONUNBUFFERED"] = "1"
     full_env.update(env or {})
-    with tempfile.NamedTemporaryFile(prefix="server-", suffix=".log", delete=False) as log:
+    with tempfile.NamedTemporaryFile(
+        prefix="server-", suffix=".log", delete=False
+    ) as log:
         log_path = Path(log.name)
         process = subprocess.Popen(
             list(argv),

@@ -83,7 +83,7 @@ class App(Scaffold):
     testing = ConfigAttribute[bool]("TESTING")
 
     #: ``SECRET_KEY`` from the config, used to sign session cookies.
-    secret_key = ConfigAttribute[t.Union[str, bytes, None]]("SECRET_KEY")
+    secret_key = ConfigAttribute["str | bytes | None"]("SECRET_KEY")
 
     #: ``PERMANENT_SESSION_LIFETIME`` from the config, as a timedelta.
     permanent_session_lifetime = ConfigAttribute[timedelta](
@@ -195,7 +195,7 @@ class App(Scaffold):
             )
 
     @cached_property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         """The application's name: the import name, or the script's name
         when run as ``__main__``."""
         if self.import_name == "__main__":
@@ -223,7 +223,7 @@ class App(Scaffold):
         raise NotImplementedError()
 
     def make_config(self, instance_relative: bool = False) -> Config:
-        """Create :attr:`config`, with the defaults and ``DEBUG`` from the environment."""
+        """Create :attr:`config`: the defaults, and ``DEBUG`` from the environment."""
         root_path = self.root_path
         if instance_relative:
             root_path = self.instance_path

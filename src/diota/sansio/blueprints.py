@@ -251,14 +251,16 @@ class Blueprint(Scaffold):
         self._register_cli(app, options, name)
 
         for blueprint, bp_options in self._blueprints:
-            blueprint.register(app, self._nested_options(state, blueprint, bp_options, name))
+            blueprint.register(
+                app, self._nested_options(state, blueprint, bp_options, name)
+            )
 
     def _register_cli(self, app: App, options: dict[str, t.Any], name: str) -> None:
         if not self.cli.commands:
             return
         group = options.get("cli_group", self.cli_group)
         if group is None:
-            app.cli.commands.update(self.cli.commands)  # type: ignore[attr-defined]
+            app.cli.commands.update(self.cli.commands)
             return
         self.cli.name = name if group is _sentinel else group
         app.cli.add_command(self.cli)

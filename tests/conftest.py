@@ -1,9 +1,9 @@
 """Shared fixtures.
 
 ``app`` and ``client`` are parametrized over the server interfaces diota
-serves (``wsgi`` now; ``asgi`` joins when the ASGI adapter lands), so a test
-that uses them checks every mode. Async tests run on asyncio and trio
-through anyio's pytest plugin.
+serves (``wsgi``, and ``asgi`` on asyncio and on trio), so a test that uses
+them checks every mode. Async tests run on asyncio and trio through anyio's
+pytest plugin.
 """
 
 from __future__ import annotations
@@ -20,12 +20,20 @@ import diota.testing
 from diota.globals import _cv_app
 from diota.globals import _cv_request
 
-MODES = ["wsgi"]
+# The ASGI mode runs on both async libraries.
+CLIENT_MODES = ["wsgi", "asgi-asyncio", "asgi-trio"]
 
 
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    """The server interface the test client drives."""
+@pytest.fixture(params=CLIENT_MODES)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server interface (and async library) the test client drives.
+
+    Set through the client's documented environment switches, so clients a
+    test makes itself (``app.test_client()``) follow the mode too.
+    """
+    interface, _, backend = str(request.param).partition("-")
+    monkeypatch.setenv("DIOTA_TEST_CLIENT", interface)
+    monkeypatch.setenv("DIOTA_TEST_BACKEND", backend or "asyncio")
     return str(request.param)
 
 

@@ -456,7 +456,7 @@ def test_wheel_ships_the_pth_hook(tmp_path: Path) -> None:
         ],  # fmt: skip
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=110,  # under the per-test timeout of the run
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr

@@ -10,6 +10,7 @@ import time
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import pytest
 from werkzeug.test import EnvironBuilder
 
@@ -24,30 +25,30 @@ def test_async_view_hooks_and_handlers(app: diota.Flask, client: t.Any) -> None:
 
     @app.before_request
     async def before() -> None:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         diota.g.seen = "before"
         events.append("before")
 
     @app.after_request
     async def after(response: diota.Response) -> diota.Response:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         response.headers["X-After"] = "async"
         events.append("after")
         return response
 
     @app.teardown_request
     async def teardown(exc: BaseException | None) -> None:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         events.append(f"teardown:{exc!r}")
 
     @app.route("/")
     async def index() -> str:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         return f"{diota.g.seen} {diota.request.path}"
 
     @app.errorhandler(LookupError)
     async def lookup(e: LookupError) -> tuple[str, int]:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         return "handled", 418
 
     @app.route("/raise")
@@ -64,26 +65,33 @@ def test_async_view_hooks_and_handlers(app: diota.Flask, client: t.Any) -> None:
     assert rv.data == b"handled"
 
 
-def test_async_views_share_one_loop(app: diota.Flask, client: t.Any) -> None:
-    """Resources opened on the loop in one request work in the next."""
-    loops: list[asyncio.AbstractEventLoop] = []
-    state: dict[str, asyncio.Queue[str]] = {}
+def test_resources_opened_before_serving_work_in_async_views(
+    app: diota.Flask, client: t.Any
+) -> None:
+    """A loop-bound resource made in an async before_serving hook is usable
+    from async views, request after request, in every mode."""
+    streams: dict[str, t.Any] = {}
 
-    @app.route("/open")
-    async def open_queue() -> str:
-        loops.append(asyncio.get_running_loop())
-        state["q"] = asyncio.Queue()
-        await state["q"].put("from the first request")
-        return "ok"
+    @app.before_serving
+    async def open_channel() -> None:
+        send, receive = anyio.create_memory_object_stream[str](10)
+        streams.update(send=send, receive=receive)
 
-    @app.route("/use")
-    async def use_queue() -> str:
-        loops.append(asyncio.get_running_loop())
-        return await state["q"].get()
+    @app.route("/put/<word>")
+    async def put(word: str) -> str:
+        await streams["send"].send(word)
+        return "queued"
 
-    assert client.get("/open").data == b"ok"
-    assert client.get("/use").data == b"from the first request"
-    assert loops[0] is loops[1]
+    @app.route("/get")
+    async def get() -> str:
+        return str(await streams["receive"].receive())
+
+    assert client.get("/put/hello").data == b"queued"
+    assert client.get("/put/world").data == b"queued"
+    assert client.get("/get").data == b"hello"
+    assert client.get("/get").data == b"world"
+    streams["send"].close()
+    streams["receive"].close()
 
 
 def test_sync_app_never_creates_an_event_loop() -> None:
@@ -136,7 +144,7 @@ def test_threaded_server_runs_async_views_concurrently_on_the_loop_thread() -> N
     @app.route("/slow")
     async def slow() -> str:
         threads.add(threading.current_thread().name)
-        await asyncio.sleep(0.3)
+        await anyio.sleep(0.3)
         return diota.request.path
 
     start = time.perf_counter()
@@ -159,7 +167,7 @@ def test_async_code_calling_sync_code_calling_async_code(
 
     @app.context_processor
     async def inject() -> dict[str, str]:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         return {"who": "nested"}
 
     @app.route("/")
@@ -173,7 +181,7 @@ def test_sync_wrapper_returning_a_coroutine_is_awaited(
     app: diota.Flask, client: t.Any
 ) -> None:
     async def real_view() -> str:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         return "finished"
 
     def undecorated_wrapper() -> t.Any:
@@ -192,7 +200,7 @@ def test_async_generator_body_under_wsgi(app: diota.Flask, client: t.Any) -> Non
         async def body() -> t.AsyncIterator[str]:
             try:
                 for part in ("a", "b", "c"):
-                    await asyncio.sleep(0)
+                    await anyio.sleep(0)
                     yield part
             finally:
                 cleanup.append("done")
@@ -231,7 +239,7 @@ def test_drive_reports_a_suspended_pipeline_instead_of_hanging() -> None:
 
 def test_ensure_sync_runs_coroutines_outside_requests(app: diota.Flask) -> None:
     async def add(a: int, b: int) -> int:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         return a + b
 
     assert app.ensure_sync(add)(1, 2) == 3
@@ -243,7 +251,7 @@ def test_async_method_view(app: diota.Flask, client: t.Any) -> None:
 
     class Items(MethodView):
         async def get(self) -> str:
-            await asyncio.sleep(0)
+            await anyio.sleep(0)
             return "get"
 
         async def post(self) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
+import anyio
 import pytest
 from werkzeug.test import EnvironBuilder
 
@@ -143,7 +143,7 @@ def test_no_leaks_between_concurrent_requests(view_kind: str) -> None:
 
         @app.route("/")
         async def index() -> str:
-            await asyncio.sleep(0.01)
+            await anyio.sleep(0.01)
             return body()
 
     def one(n: int) -> bytes:

@@ -10,8 +10,13 @@ import pytest
 import werkzeug.exceptions
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound
+from werkzeug.routing import RequestRedirect
 
 import diota
+from diota.debughelpers import attach_enctype_error_multidict
+from diota.debughelpers import DebugFilesKeyError
+from diota.debughelpers import FormDataRoutingRedirect
+from diota.debughelpers import UnexpectedUnicodeError
 from diota.globals import _cv_request
 from diota.helpers import _split_blueprint_path
 from diota.helpers import get_debug_flag
@@ -570,3 +575,53 @@ def test_get_root_path() -> None:
 def test_split_blueprint_path() -> None:
     assert _split_blueprint_path("a") == ["a"]
     assert _split_blueprint_path("a.b.c") == ["a.b.c", "a.b", "a"]
+
+
+class TestDebugHelpers:
+    def test_files_key_error_explains_enctype(self, app: diota.Flask) -> None:
+        app.debug = True
+
+        with app.test_request_context("/", method="POST", data={"upload": "photo.png"}):
+            with pytest.raises(DebugFilesKeyError) as exc_info:
+                diota.request.files["upload"]
+
+            message = str(exc_info.value)
+            assert 'enctype="multipart/form-data"' in message
+            assert "This was submitted: 'photo.png'" in message
+            assert isinstance(exc_info.value, KeyError)
+
+            # Keys that were not sent as form fields keep the usual error.
+            with pytest.raises(KeyError) as other:
+                diota.request.files["other"]
+
+            assert not isinstance(other.value, DebugFilesKeyError)
+
+    def test_patch_is_per_request(self, app: diota.Flask) -> None:
+        with app.test_request_context("/", method="POST", data={"f": "x"}):
+            original_cls = type(diota.request.files)
+            attach_enctype_error_multidict(diota.request)
+            patched_cls = type(diota.request.files)
+
+            assert patched_cls is not original_cls
+            assert patched_cls.__name__ == original_cls.__name__
+
+            with pytest.raises(DebugFilesKeyError):
+                diota.request.files["f"]
+
+        with app.test_request_context("/", method="POST", data={"f": "x"}):
+            assert type(diota.request.files) is original_cls
+
+    def test_form_data_routing_redirect_message(self, app: diota.Flask) -> None:
+        with app.test_request_context("/folder", method="POST"):
+            req = diota.request._get_current_object()  # type: ignore[attr-defined]
+            req.routing_exception = RequestRedirect("http://localhost/folder/")
+            message = str(FormDataRoutingRedirect(req))
+
+        assert "'http://localhost/folder'" in message
+        assert "canonical URL 'http://localhost/folder/'" in message
+        assert "defined with a trailing slash" in message
+        assert "use 307 or 308" in message
+
+    def test_unexpected_unicode_error_types(self) -> None:
+        assert issubclass(UnexpectedUnicodeError, AssertionError)
+        assert issubclass(UnexpectedUnicodeError, UnicodeError)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import typing as t
 
+import anyio
 import pytest
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import MethodNotAllowed
@@ -24,7 +24,7 @@ def _make(kind: str, func: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
         return func
 
     async def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        await asyncio.sleep(0)
+        await anyio.sleep(0)
         return func(*args, **kwargs)
 
     wrapper.__name__ = func.__name__

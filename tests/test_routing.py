@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import typing as t
 import uuid
 
@@ -14,6 +15,15 @@ from diota import g
 from diota import request
 from diota import url_for
 from diota.testing import FlaskClient
+
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def static_bytes(name: str) -> bytes:
+    """The content of a file in the tests' static folder."""
+    with open(os.path.join(STATIC_DIR, name), "rb") as f:
+        return f.read()
+
 
 # -- converters ---------------------------------------------------------------
 
@@ -209,7 +219,9 @@ def test_provide_automatic_options_false(app: diota.Flask, client: FlaskClient) 
     assert client.options("/other").status_code == 405
 
 
-def test_provide_automatic_options_config(app: diota.Flask, client: FlaskClient) -> None:
+def test_provide_automatic_options_config(
+    app: diota.Flask, client: FlaskClient
+) -> None:
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
 
     @app.route("/")
@@ -341,9 +353,10 @@ def test_strict_slashes_false(app: diota.Flask, client: FlaskClient) -> None:
 # -- subdomains and hosts -----------------------------------------------------
 
 
-def test_subdomain_matching(app: diota.Flask) -> None:
-    app = diota.Flask(__name__, subdomain_matching=True, static_folder=None)
-    app.config.update(TESTING=True, SERVER_NAME="example.test")
+def test_subdomain_matching(app: diota.Flask, client: FlaskClient) -> None:
+    # The constructor argument sets this attribute.
+    app.subdomain_matching = True
+    app.config["SERVER_NAME"] = "example.test"
 
     @app.route("/")
     def index() -> str:
@@ -357,7 +370,6 @@ def test_subdomain_matching(app: diota.Flask) -> None:
     def user_home(user: str) -> str:
         return f"user {user}"
 
-    client = app.test_client()
     assert client.get("/", base_url="http://example.test").text == "root"
     assert client.get("/", base_url="http://api.example.test").text == "api"
     assert client.get("/", base_url="http://ada.example.test").text == "user ada"
@@ -371,29 +383,28 @@ def test_subdomain_matching(app: diota.Flask) -> None:
         assert url_for("api") == "http://api.example.test/"
 
 
-def test_subdomain_default_from_url_map(app: diota.Flask) -> None:
-    app = diota.Flask(__name__, subdomain_matching=True, static_folder=None)
-    app.config.update(TESTING=True, SERVER_NAME="example.test")
+def test_subdomain_default_from_url_map(app: diota.Flask, client: FlaskClient) -> None:
+    app.subdomain_matching = True
+    app.config["SERVER_NAME"] = "example.test"
     app.url_map.default_subdomain = "www"
 
     @app.route("/")
     def index() -> str:
         return "www"
 
-    client = app.test_client()
     assert client.get("/", base_url="http://www.example.test").text == "www"
     assert client.get("/", base_url="http://example.test").status_code == 404
 
 
-def test_server_name_without_subdomain_matching(app: diota.Flask) -> None:
-    app = diota.Flask(__name__, static_folder=None)
-    app.config.update(TESTING=True, SERVER_NAME="example.test")
+def test_server_name_without_subdomain_matching(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    app.config["SERVER_NAME"] = "example.test"
 
     @app.route("/")
     def index() -> str:
         return request.host
 
-    client = app.test_client()
     # SERVER_NAME does not restrict which hosts are served (Flask 3.1).
     assert client.get("/", base_url="http://example.test").text == "example.test"
     assert client.get("/", base_url="http://other.test").text == "other.test"
@@ -426,7 +437,7 @@ def test_host_matching(app: diota.Flask) -> None:
 
     rv = client.get("/static/hello.txt", base_url="http://static.test")
     assert rv.status_code == 200
-    assert rv.data.strip() == b"hello from diota"
+    assert rv.data == static_bytes("hello.txt")
     rv.close()
     assert client.get("/static/hello.txt", base_url="http://a.test").status_code == 404
 
@@ -447,7 +458,7 @@ def test_static_host_needs_host_matching(app: diota.Flask) -> None:
     diota.Flask(__name__, host_matching=True, static_folder=None)
 
 
-# -- hosts: trust and validity --------------------------------------------------
+# -- hosts: trust and validity ------------------------------------------------
 
 
 def test_trusted_hosts(app: diota.Flask, client: FlaskClient) -> None:
@@ -505,7 +516,7 @@ def test_internationalized_host_is_accepted(
     assert rv.text == "index"
 
 
-# -- url_for --------------------------------------------------------------------
+# -- url_for ------------------------------------------------------------------
 
 
 def test_url_for_in_request(app: diota.Flask) -> None:
@@ -684,7 +695,7 @@ def test_url_build_error_handlers(app: diota.Flask) -> None:
     assert values["_external"] is False
 
 
-# -- registration ---------------------------------------------------------------
+# -- registration -------------------------------------------------------------
 
 
 def test_endpoint_decorator(app: diota.Flask, client: FlaskClient) -> None:
@@ -741,7 +752,7 @@ def test_setup_after_first_request_is_an_error(
         app.register_blueprint(diota.Blueprint("late", __name__))
 
 
-# -- static files ---------------------------------------------------------------
+# -- static files -------------------------------------------------------------
 
 
 def test_static_route(app: diota.Flask, client: FlaskClient) -> None:
@@ -753,7 +764,7 @@ def test_static_route(app: diota.Flask, client: FlaskClient) -> None:
 
     rv = client.get("/static/hello.txt")
     assert rv.status_code == 200
-    assert rv.data.strip() == b"hello from diota"
+    assert rv.data == static_bytes("hello.txt")
     assert rv.mimetype == "text/plain"
     rv.close()
 

@@ -22,6 +22,7 @@ from .helpers import make_response as make_response
 from .helpers import redirect as redirect
 from .helpers import send_file as send_file
 from .helpers import send_from_directory as send_from_directory
+from .helpers import stream_request_body as stream_request_body
 from .helpers import stream_with_context as stream_with_context
 from .helpers import url_for as url_for
 from .json import jsonify as jsonify
@@ -78,6 +79,7 @@ __all__ = [
     "send_from_directory",
     "session",
     "stream_template",
+    "stream_request_body",
     "stream_template_string",
     "stream_with_context",
     "template_rendered",

@@ -10,6 +10,7 @@ sync caller, so they keep Flask's behaviour for code that calls them.
 
 from __future__ import annotations
 
+import asyncio.coroutines
 import collections.abc as cabc
 import os
 import sys
@@ -54,10 +55,12 @@ from .globals import g
 from .globals import request
 from .globals import request_ctx
 from .globals import session
+from .helpers import _split_blueprint_path
 from .helpers import get_debug_flag
 from .helpers import get_flashed_messages
 from .helpers import get_load_dotenv
 from .sansio.app import App
+from .serving import ServingHooks
 from .sessions import SecureCookieSessionInterface
 from .sessions import SessionInterface
 from .signals import appcontext_tearing_down
@@ -110,7 +113,11 @@ def _check_host_header(scheme: str, raw_host: str) -> None:
         raise BadRequest("The 'Host' header is not a valid host name.")
 
 
-class Flask(_FileServing, App):
+# asyncio's marker for "calling this returns a coroutine" (Python 3.11).
+_COROUTINE_MARKER = getattr(asyncio.coroutines, "_is_coroutine", None)
+
+
+class Flask(ServingHooks, _FileServing, App):
     """The application: a WSGI application and (from diota 0.2) an ASGI one.
 
     Create one in your main module or package's ``__init__``::
@@ -163,6 +170,12 @@ class Flask(_FileServing, App):
             "TEMPLATES_AUTO_RELOAD": None,
             "MAX_COOKIE_SIZE": 4093,
             "PROVIDE_AUTOMATIC_OPTIONS": True,
+            # diota: most sync callables run at once in worker threads under
+            # ASGI (anyio's default limit).
+            "WORKER_THREAD_LIMIT": 40,
+            # diota: request bodies up to this size stay in memory under
+            # ASGI; larger ones are spooled to a temporary file.
+            "BODY_SPOOL_MEMORY": 1024 * 1024,
         }
     )
 
@@ -211,6 +224,8 @@ class Flask(_FileServing, App):
             instance_relative_config=instance_relative_config,
             root_path=root_path,
         )
+
+        self._init_serving()
 
         # The app's own commands show under its name in ``diota --help``.
         self.cli.name = self.name
@@ -955,11 +970,72 @@ class Flask(_FileServing, App):
 
         return handle(self, environ, start_response)
 
+    async def asgi_app(self, scope: t.Any, receive: t.Any, send: t.Any) -> None:
+        """The ASGI 3 application; wrap it (not the app) in ASGI middleware::
+
+            app.asgi_app = SomeASGIMiddleware(app.asgi_app)
+
+        .. versionadded:: 0.2
+        """
+        from .asgi import handle
+
+        await handle(self, scope, receive, send)
+
     def __call__(self, *args: t.Any) -> t.Any:
-        """WSGI (``environ, start_response``) calls :meth:`wsgi_app`."""
+        """Serve either interface: WSGI calls with ``(environ,
+        start_response)`` go to :meth:`wsgi_app`; ASGI calls with ``(scope,
+        receive, send)`` return the :meth:`asgi_app` coroutine."""
         if len(args) == 2:
             return self.wsgi_app(*args)
+        if len(args) == 3:
+            return self.asgi_app(*args)
         raise TypeError(
-            "diota.Flask is called as a WSGI application with (environ,"
-            f" start_response); got {len(args)} arguments."
+            "A diota app is called as WSGI (environ, start_response) or ASGI"
+            f" (scope, receive, send); got {len(args)} arguments."
         )
+
+    # ASGI servers that inspect the app (uvicorn's auto-detection) see an
+    # async callable; WSGI servers just call it.
+    __call__._is_coroutine = _COROUTINE_MARKER  # type: ignore[attr-defined]
+
+    if sys.version_info >= (3, 12):  # pragma: no cover - marker of newer Pythons
+        import inspect
+
+        inspect.markcoroutinefunction(__call__)
+
+    def _is_sync_route(self, endpoint: str | None) -> bool:
+        """Whether every callable that can run for ``endpoint`` is sync.
+
+        Such a request is run by the ASGI driver in one worker thread (one
+        hop) instead of on the loop with a hop per callable. Decided once per
+        endpoint; setup is closed after the first request.
+        """
+        cache: dict[str | None, bool] = self.__dict__.setdefault("_sync_routes", {})
+        known = cache.get(endpoint)
+        if known is None:
+            known = cache[endpoint] = not any(
+                is_async_callable(f) for f in self._callables_for(endpoint)
+            )
+        return known
+
+    def _callables_for(
+        self, endpoint: str | None
+    ) -> t.Iterator[t.Callable[..., t.Any]]:
+        """Every view, hook and handler that can run for a request to ``endpoint``."""
+        names: list[str | None] = [None]
+        if endpoint is not None:
+            view = self.view_functions.get(endpoint)
+            if view is not None:
+                yield view
+            if "." in endpoint:
+                names.extend(_split_blueprint_path(endpoint.rpartition(".")[0]))
+        for name in names:
+            for funcs in (
+                self.before_request_funcs,
+                self.after_request_funcs,
+                self.teardown_request_funcs,
+            ):
+                yield from funcs.get(name, ())
+            for handlers in self.error_handler_spec.get(name, {}).values():
+                yield from handlers.values()
+        yield from self.teardown_appcontext_funcs

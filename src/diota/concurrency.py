@@ -120,7 +120,7 @@ class ProcessLoop:
             with self._lock:
                 if self._loop is None:
                     self._loop = asyncio.new_event_loop()
-                    atexit.register(self.close)
+                    _at_thread_shutdown(self.close)
                 loop = self._loop
         return loop
 
@@ -181,7 +181,39 @@ class ProcessLoop:
             thread.join(timeout=5)
         if not loop.is_running():
             loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
+        _stop_anyio_workers(loop)
+
+
+def _stop_anyio_workers(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop anyio's idle worker threads of ``loop``.
+
+    anyio stops a worker when the task it counts as the loop's root task
+    finishes. A loop run in place (``run_until_complete`` per call) stops
+    before such callbacks always run, which can leave an idle worker, a
+    non-daemon thread the interpreter would wait for at exit forever.
+    """
+    for thread in threading.enumerate():
+        stop = getattr(thread, "stop", None)
+        if getattr(thread, "loop", None) is loop and callable(stop):
+            stop()
+
+
+def _at_thread_shutdown(func: t.Callable[[], None]) -> None:
+    """Call ``func`` at interpreter exit, before non-daemon threads are joined.
+
+    The loop must close first, stopping anyio's worker threads (not
+    daemons), or the interpreter would wait for them forever.
+    """
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(func)
+            return
+        except RuntimeError:  # pragma: no cover - already shutting down
+            pass
+    atexit.register(func)  # pragma: no cover
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -197,7 +229,60 @@ def _run_in_helper_thread(coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
 #: The process's one loop for sync drivers.
 process_loop = ProcessLoop()
 
+# Set (to True) in the context of code the ASGI driver runs in a worker
+# thread: coroutines started from sync code there belong on the server's
+# loop, reached through anyio, not on the process loop.
+_in_asgi_worker: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "diota.in_asgi_worker", default=False
+)
+
 
 def run_coroutine_sync(coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
-    """Run ``coro`` to completion from sync code on the process loop."""
+    """Run ``coro`` to completion from sync code.
+
+    In a worker thread of the ASGI driver it runs on the server's loop;
+    elsewhere on the process loop.
+    """
+    if _in_asgi_worker.get():
+        import anyio.from_thread
+
+        return anyio.from_thread.run(_await, coro)
     return process_loop.run(coro)
+
+
+async def _await(awaitable: cabc.Awaitable[T]) -> T:
+    return await awaitable
+
+
+async def run_in_worker_thread(
+    limiter: t.Any, func: t.Callable[..., T], /, *args: t.Any, **kwargs: t.Any
+) -> T:
+    """Run sync ``func`` in an anyio worker thread, in a copy of the current
+    context (so ``request``, ``g`` ... work there)."""
+    import anyio.to_thread
+
+    context = contextvars.copy_context()
+    context.run(_in_asgi_worker.set, True)
+    if kwargs:
+        func = functools.partial(func, **kwargs)
+    return await anyio.to_thread.run_sync(context.run, func, *args, limiter=limiter)
+
+
+def async_caller(limiter: t.Any) -> Caller:
+    """The seam used by the async (ASGI) driver.
+
+    ``async def`` callables are awaited on the server's loop; ``def`` ones
+    run in a worker thread, at most ``limiter``'s tokens at a time.
+    """
+
+    async def call(
+        func: t.Callable[..., t.Any], /, *args: t.Any, **kwargs: t.Any
+    ) -> t.Any:
+        if is_async_callable(func):
+            return await func(*args, **kwargs)
+        rv = await run_in_worker_thread(limiter, func, *args, **kwargs)
+        if inspect.iscoroutine(rv):
+            return await rv
+        return rv
+
+    return call

@@ -223,6 +223,7 @@ class RequestContext:
         except HTTPException as e:
             self.request.routing_exception = e
         self.flashes: list[tuple[str, str]] | None = None
+        self._matched = False
         self._session: SessionMixin | None = session
         # Functions registered with after_this_request for this request only.
         self._after_request_functions: list[ft.AfterRequestCallable[t.Any]] = []
@@ -249,6 +250,7 @@ class RequestContext:
         A routing failure is stored in ``request.routing_exception`` and
         raised later, by :meth:`Flask.raise_routing_exception`.
         """
+        self._matched = True
         try:
             result = self.url_adapter.match(return_rule=True)  # type: ignore[union-attr]
             self.request.url_rule, self.request.view_args = result  # type: ignore[assignment]
@@ -290,8 +292,9 @@ class RequestContext:
             if self._session is None:
                 self._session = session_interface.make_null_session(self.app)
 
-        # Matched after the session is open so a custom URL map can use it.
-        if self.url_adapter is not None:
+        # Matched after the session is open so a custom URL map can use it,
+        # unless the ASGI driver already matched to plan the request.
+        if self.url_adapter is not None and not self._matched:
             self.match_request()
 
     def pop(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]

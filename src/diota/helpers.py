@@ -553,3 +553,27 @@ def _split_blueprint_path(name: str) -> list[str]:
         parts.extend(_split_blueprint_path(name.rpartition(".")[0]))
 
     return parts
+
+
+_View = t.TypeVar("_View", bound=t.Callable[..., t.Any])
+
+
+def stream_request_body(view: _View) -> _View:
+    """Mark an ``async def`` view as reading its body as it arrives.
+
+    Under ASGI the adapter then does not buffer the body before the view
+    runs; the view reads it with ``async for chunk in request.body``, with
+    ``MAX_CONTENT_LENGTH`` enforced while reading (413). Sync accessors
+    (``request.data``, ``request.form``) are refused for such a request.
+    Under WSGI the view works the same, reading from the server's input.
+
+    .. versionadded:: 0.2
+    """
+    from .concurrency import is_async_callable
+
+    if not is_async_callable(view):
+        raise TypeError(
+            f"stream_request_body needs an 'async def' view; {view!r} is sync."
+        )
+    view.stream_request_body = True  # type: ignore[attr-defined]
+    return view

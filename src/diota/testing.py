@@ -8,6 +8,7 @@ mirror ``flask.testing``.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import typing as t
 from contextlib import contextmanager
 from contextlib import ExitStack
@@ -126,13 +127,39 @@ class FlaskClient(Client):
     after the client is created.
 
     Requests are executed by :meth:`_run_app`, the single place that
-    drives the application.
+    drives the application: through its WSGI interface, or (with
+    ``interface="asgi"``) through its ASGI interface, in-process.
+
+    :param interface: ``"wsgi"`` or ``"asgi"``; defaults to the
+        ``DIOTA_TEST_CLIENT`` environment variable, else ``"wsgi"``. The
+        same tests then check either interface unchanged.
+    :param asgi_backend: the async library of the ASGI mode, ``"asyncio"``
+        or ``"trio"``; defaults to ``DIOTA_TEST_BACKEND``, else asyncio.
+
+    .. versionchanged:: 0.2
+        Added ``interface`` and ``asgi_backend``.
     """
 
     application: Flask
 
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+    def __init__(
+        self,
+        *args: t.Any,
+        interface: str | None = None,
+        asgi_backend: str | None = None,
+        **kwargs: t.Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if interface is None:
+            interface = os.environ.get("DIOTA_TEST_CLIENT") or "wsgi"
+        if interface not in ("wsgi", "asgi"):
+            raise ValueError(f"interface must be 'wsgi' or 'asgi', not {interface!r}")
+        #: Which of the app's interfaces requests go through.
+        self.interface = interface
+        #: The async library the ASGI interface runs on.
+        self.asgi_backend = (
+            asgi_backend or os.environ.get("DIOTA_TEST_BACKEND") or "asyncio"
+        )
         #: Whether the contexts of the next request are kept; set inside
         #: a ``with`` block.
         self.preserve_context = False
@@ -300,6 +327,12 @@ class FlaskClient(Client):
         way (such as its ASGI interface) as long as it returns the
         response body iterable, status line and headers.
         """
+        if self.interface == "asgi":
+            from ._asgi_testing import run_asgi_app
+
+            return run_asgi_app(
+                self.application.asgi_app, environ, self.asgi_backend, buffered
+            )
         return werkzeug.test.run_wsgi_app(self.application, environ, buffered=buffered)
 
     def __enter__(self) -> FlaskClient:

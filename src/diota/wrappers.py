@@ -6,6 +6,7 @@ the config, the matched URL rule, and the blueprint of the endpoint.
 
 from __future__ import annotations
 
+import io
 import typing as t
 
 from werkzeug.exceptions import BadRequest
@@ -42,6 +43,9 @@ class Request(RequestBase):
     #: The routing error (404, 405, redirect) if matching failed; raised
     #: when the request is dispatched.
     routing_exception: HTTPException | None = None
+
+    # Set by the ASGI adapter when the view streams its body.
+    _body_stream: t.AsyncIterator[bytes] | None = None
 
     _max_content_length: int | None = None
     _max_form_memory_size: int | None = None
@@ -113,6 +117,27 @@ class Request(RequestBase):
             return []
         return _split_blueprint_path(name)
 
+    @property
+    def body(self) -> t.AsyncIterator[bytes]:
+        """The request body as an async iterator of byte chunks::
+
+            @app.post("/upload")
+            @stream_request_body
+            async def upload():
+                async for chunk in request.body:
+                    ...
+
+        For a view marked with :func:`~diota.stream_request_body` served
+        over ASGI, chunks arrive as the client sends them (with
+        ``MAX_CONTENT_LENGTH`` enforced: 413); otherwise they come from the
+        body already received. Iterate it once.
+
+        .. versionadded:: 0.2
+        """
+        if self._body_stream is None:
+            self._body_stream = _iter_stream(self.stream)
+        return self._body_stream
+
     def _load_form_data(self) -> None:
         super()._load_form_data()
         # In debug mode, make a missing file in request.files explain that
@@ -135,6 +160,24 @@ class Request(RequestBase):
             if current_app and current_app.debug:
                 raise
             raise BadRequest() from ebr
+
+
+async def _iter_stream(
+    stream: t.IO[bytes], size: int = 64 * 1024
+) -> t.AsyncIterator[bytes]:
+    # In-memory bodies are read in place; others (a socket under WSGI, a
+    # spooled file) in a worker thread, so the loop never blocks on them.
+    in_memory = isinstance(stream, io.BytesIO)
+    while True:
+        if in_memory:
+            chunk = stream.read(size)
+        else:
+            import anyio.to_thread
+
+            chunk = await anyio.to_thread.run_sync(stream.read, size)
+        if not chunk:
+            return
+        yield chunk
 
 
 class Response(ResponseBase):

@@ -35,6 +35,9 @@ def handle(
         # running the loop in place, so the loop gets a thread of its own.
         process_loop.use_thread()
 
+    if not app._serving_started:
+        app._ensure_serving_sync()
+
     on_finish = None
     preserve = environ.get(_PRESERVE_CONTEXT)
     if preserve is not None:

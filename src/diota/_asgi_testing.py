@@ -1,0 +1,372 @@
+"""Drive an app's ASGI interface in-process from a WSGI environ.
+
+The test client builds requests as WSGI environs (werkzeug's
+``EnvironBuilder``); this module turns one into an ASGI scope and body, runs
+the app's ASGI interface, and returns what werkzeug's ``run_wsgi_app``
+would: a body iterable, a status line and headers. The body streams: each
+chunk is produced when the test reads it, and closing the response early
+sends ``http.disconnect`` to the app, as a client going away would.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import contextvars
+import threading
+import typing as t
+
+from werkzeug.datastructures import Headers
+from werkzeug.http import HTTP_STATUS_CODES
+
+from .concurrency import process_loop
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+
+#: Backends the in-process ASGI client can run on.
+BACKENDS = ("asyncio", "trio")
+
+ASGIApp = t.Callable[..., cabc.Awaitable[None]]
+
+# Environ keys an ASGI scope carries itself; the rest (wsgi.errors, keys a
+# test put in environ_overrides) travel in scope["diota.environ"].
+_SCOPE_KEYS = frozenset(
+    {
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "wsgi.version",
+        "wsgi.url_scheme",
+        "wsgi.input",
+        "wsgi.multithread",
+        "wsgi.multiprocess",
+        "wsgi.run_once",
+        "wsgi.input_terminated",
+        "werkzeug.debug.preserve_context",
+    }
+)
+
+
+def scope_from_environ(environ: WSGIEnvironment) -> dict[str, t.Any]:
+    """An ASGI HTTP scope carrying the same request as a WSGI environ."""
+    headers: list[tuple[bytes, bytes]] = []
+    extra: dict[str, t.Any] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if not value:
+                continue
+            name = key.replace("_", "-").lower()
+        else:
+            if key not in _SCOPE_KEYS:
+                extra[key] = value
+            continue
+        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
+
+    root_path = environ.get("SCRIPT_NAME", "").encode("latin-1").decode()
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    server_port = environ.get("SERVER_PORT")
+    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    scope: dict[str, t.Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": protocol.partition("/")[2] or "1.1",
+        "method": environ["REQUEST_METHOD"],
+        "scheme": environ.get("wsgi.url_scheme", "http"),
+        "root_path": root_path,
+        "path": root_path + path,
+        "raw_path": (root_path + path).encode(),
+        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "headers": headers,
+        "server": (
+            environ.get("SERVER_NAME", "localhost"),
+            int(server_port) if server_port else None,
+        ),
+        "extensions": {},
+        "diota.environ": extra,
+    }
+    if "REMOTE_ADDR" in environ:
+        scope["client"] = (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT", 0)))
+    preserve = environ.get("werkzeug.debug.preserve_context")
+    if preserve is not None:
+        scope["diota.preserve_context"] = preserve
+    return scope
+
+
+def _read_input(environ: WSGIEnvironment) -> bytes:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        return stream.read(int(length))  # type: ignore[no-any-return]
+    return stream.read()  # type: ignore[no-any-return]
+
+
+class _Exchange:
+    """One request in flight: the app task and the messages it sends.
+
+    Its coroutines run on the backend's loop; the sync side calls them
+    through the runner, one at a time.
+    """
+
+    def __init__(self, asgi_app: ASGIApp, scope: dict[str, t.Any], body: bytes) -> None:
+        self.asgi_app = asgi_app
+        self.scope = scope
+        self.body = body
+        self.sent_request = False
+        self.finished = False
+        self.error: BaseException | None = None
+
+    async def setup(self) -> None:
+        import anyio
+
+        self.disconnect = anyio.Event()
+        self.app_done = anyio.Event()
+        self.messages: list[dict[str, t.Any]] = []
+        self.waiter: t.Any = None
+        self.taken: t.Any = None
+
+    def _wake(self) -> None:
+        if self.waiter is not None:
+            self.waiter.set()
+
+    async def run_app(self) -> None:
+        try:
+            await self.asgi_app(self.scope, self.receive, self.send)
+        except BaseException as e:  # handed to the caller, who re-raises it
+            self.error = e
+        finally:
+            self.finished = True
+            self.app_done.set()
+            self._wake()
+
+    async def receive(self) -> dict[str, t.Any]:
+        if not self.sent_request:
+            self.sent_request = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, t.Any]) -> None:
+        import anyio
+
+        if self.disconnect.is_set():
+            raise OSError("The test client closed the response.")
+        if message["type"] == "http.response.pathsend":
+            with open(message["path"], "rb") as f:
+                message = {"type": "http.response.body", "body": f.read()}
+        self.messages.append(message)
+        self._wake()
+        if message.get("more_body"):
+            # Back-pressure, as from a real socket: the app waits until the
+            # test has read this chunk (or closed the response).
+            self.taken = anyio.Event()
+            await self.taken.wait()
+            if self.disconnect.is_set():
+                raise OSError("The test client closed the response.")
+
+    async def next_message(self) -> dict[str, t.Any] | None:
+        import anyio
+
+        if not self.messages and self.taken is not None:
+            # The test asks for the next chunk: only now may the app go on,
+            # as a WSGI iterator resumes only when it is asked for more.
+            self.taken.set()
+        while not self.messages:
+            if self.finished:
+                return None
+            self.waiter = anyio.Event()
+            await self.waiter.wait()
+        return self.messages.pop(0)
+
+    async def close(self) -> None:
+        self.disconnect.set()
+        if self.taken is not None:
+            self.taken.set()
+        await self.app_done.wait()
+
+
+class _Runner:
+    """Runs coroutines of one exchange on the chosen backend's loop."""
+
+    def __init__(self, backend: str) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(
+                f"Unknown ASGI test backend {backend!r}; use one of {BACKENDS}."
+            )
+        self.backend = backend
+        # The caller's context variables (an app context a test pushed) are
+        # visible to the request, as they are under WSGI.
+        self.context = contextvars.copy_context()
+
+    def call(self, func: t.Callable[..., cabc.Awaitable[t.Any]], *args: t.Any) -> t.Any:
+        if self.backend == "asyncio":
+            return self.context.run(process_loop.run, _as_coroutine(func, *args))
+        return _trio_portal().call(_in_context, self.context, func, *args)
+
+    def start(self, func: t.Callable[..., cabc.Awaitable[t.Any]]) -> None:
+        if self.backend == "asyncio":
+            import asyncio
+
+            loop = process_loop.loop
+            coro = _as_coroutine(func)
+            if process_loop.threaded:
+                self.context.run(asyncio.run_coroutine_threadsafe, coro, loop)
+            else:
+                # Python 3.11's create_task(context=...) is not in older stubs.
+                self.context.copy().run(loop.create_task, coro)
+        else:
+            _trio_portal().start_task_soon(_in_context, self.context, func)
+
+
+async def _as_coroutine(
+    func: t.Callable[..., cabc.Awaitable[t.Any]], *args: t.Any
+) -> t.Any:
+    return await func(*args)
+
+
+async def _in_context(
+    context: contextvars.Context,
+    func: t.Callable[..., cabc.Awaitable[t.Any]],
+    *args: t.Any,
+) -> t.Any:
+    # A portal task has a context of its own: give it the caller's values.
+    for var, value in context.items():
+        var.set(value)
+    return await func(*args)
+
+
+_portal_lock = threading.Lock()
+_portal: t.Any = None
+
+
+def _trio_portal() -> t.Any:
+    """One trio loop for the process's in-process ASGI requests.
+
+    It runs in a daemon thread of its own: anyio's start_blocking_portal uses
+    an executor thread, which the interpreter joins at exit before atexit
+    handlers could stop the loop, so the process would never exit.
+    """
+    global _portal
+    with _portal_lock:
+        if _portal is None:
+            import anyio
+            import anyio.from_thread
+
+            ready = threading.Event()
+            box: list[t.Any] = []
+
+            async def serve() -> None:
+                async with anyio.from_thread.BlockingPortal() as portal:
+                    box.append(portal)
+                    ready.set()
+                    await portal.sleep_until_stopped()
+
+            thread = threading.Thread(
+                target=anyio.run,
+                args=(serve,),
+                kwargs={"backend": "trio"},
+                name="diota-test-trio-loop",
+                daemon=True,
+            )
+            thread.start()
+            ready.wait()
+            _portal = box[0]
+        return _portal
+
+
+class _Body:
+    """The response body, read from the app as the test iterates it."""
+
+    def __init__(
+        self, runner: _Runner, exchange: _Exchange, first: list[bytes], more: bool
+    ) -> None:
+        self._runner = runner
+        self._exchange = exchange
+        self._pending = first
+        self._more = more
+        self._closed = False
+
+    def __iter__(self) -> _Body:
+        return self
+
+    def __next__(self) -> bytes:
+        while not self._pending:
+            if not self._more:
+                self.close()
+                raise StopIteration
+            message = self._runner.call(self._exchange.next_message)
+            if message is None:
+                self._more = False
+                self._raise_app_error()
+                continue
+            chunk = message.get("body", b"")
+            if chunk:
+                self._pending.append(chunk)
+            self._more = message.get("more_body", False)
+        return self._pending.pop(0)
+
+    def _raise_app_error(self) -> None:
+        error = self._exchange.error
+        if error is not None:
+            self._exchange.error = None
+            raise error
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._runner.call(self._exchange.close)
+        self._raise_app_error()
+
+
+def run_asgi_app(
+    asgi_app: ASGIApp,
+    environ: WSGIEnvironment,
+    backend: str = "asyncio",
+    buffered: bool = False,
+) -> tuple[t.Iterable[bytes], str, Headers]:
+    """Run one request through ``asgi_app`` and return it WSGI-style.
+
+    On asyncio it runs on the process's one event loop, in the calling
+    thread; on trio on one loop kept in a thread of its own. Loop-bound
+    resources persist between requests either way.
+    """
+    runner = _Runner(backend)
+    exchange = _Exchange(asgi_app, scope_from_environ(environ), _read_input(environ))
+    runner.call(exchange.setup)
+    runner.start(exchange.run_app)
+
+    start = runner.call(exchange.next_message)
+    if start is None or start["type"] != "http.response.start":
+        runner.call(exchange.close)
+        if exchange.error is not None:
+            raise exchange.error
+        raise RuntimeError("The ASGI app ended without sending a response.")
+
+    status = start["status"]
+    headers = Headers(
+        [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in start.get("headers", ())
+        ]
+    )
+    body = _Body(runner, exchange, [], more=True)
+    if buffered:
+        chunks = list(body)
+        return chunks, _status_line(status), headers
+    return body, _status_line(status), headers
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"

@@ -1,0 +1,573 @@
+"""The ASGI adapter: scope, receive and send in; the core pipeline; messages out.
+
+Protocol only. One class per scope type (``http``, ``lifespan``; websockets
+come with :mod:`diota.websocket`). The request is built from the scope and a
+body read before the view runs, so Flask's sync accessors never block the
+loop; the core pipeline then runs either entirely in one worker thread (a
+route whose every callable is sync: one thread hop per request) or on the
+server's loop with each sync callable hopping to a worker thread.
+"""
+
+from __future__ import annotations
+
+import collections.abc as cabc
+import contextvars
+import io
+import os
+import sys
+import tempfile
+import typing as t
+
+import anyio
+import anyio.to_thread
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import FileWrapper
+
+from .concurrency import async_caller
+from .concurrency import Caller
+from .concurrency import drive
+from .concurrency import run_in_worker_thread
+from .globals import _cv_app
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from .app import Flask
+    from .ctx import RequestContext
+    from .wrappers import Response
+
+Scope = t.MutableMapping[str, t.Any]
+Message = t.MutableMapping[str, t.Any]
+Receive = t.Callable[[], cabc.Awaitable[Message]]
+Send = t.Callable[[Message], cabc.Awaitable[None]]
+
+# Statuses and methods whose responses carry no body.
+_NO_BODY_STATUSES = frozenset({204, 304})
+_CHUNK_SIZE = 64 * 1024
+
+
+async def handle(app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one ASGI connection with ``app``."""
+    kind = scope["type"]
+    if kind == "http":
+        await HTTPConnection(app, scope, receive, send).run()
+    elif kind == "lifespan":
+        await Lifespan(app, scope, receive, send).run()
+    elif kind == "websocket":
+        # No websocket routes yet: refuse the handshake (the server answers 403).
+        await send({"type": "websocket.close", "code": 1000})
+    else:
+        raise RuntimeError(f"diota does not handle ASGI scope type {kind!r}.")
+
+
+class _Runtime:
+    """Per event loop state of an app: the thread limiter and the caller."""
+
+    __slots__ = ("limiter", "call", "startup_lock")
+
+    def __init__(self, app: Flask) -> None:
+        self.limiter = anyio.CapacityLimiter(app.config["WORKER_THREAD_LIMIT"])
+        self.call: Caller = async_caller(self.limiter)
+        self.startup_lock = anyio.Lock()
+
+
+def _runtime(app: Flask) -> _Runtime:
+    # PERF: one dict lookup per request; anyio primitives belong to the loop
+    # they were made on, so each loop gets its own.
+    key = _loop_key()
+    runtimes: dict[t.Any, _Runtime] = app.__dict__.setdefault("_asgi_runtimes", {})
+    runtime = runtimes.get(key)
+    if runtime is None:
+        runtime = runtimes[key] = _Runtime(app)
+    return runtime
+
+
+def _loop_key() -> t.Any:
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    import asyncio
+
+    return asyncio.get_running_loop()
+
+
+def _refuse_wrapped_wsgi_app(app: Flask) -> None:
+    """WSGI middleware assigned to ``app.wsgi_app`` cannot run under ASGI yet:
+    fail loudly rather than serve without it."""
+    wrapped = app.__dict__.get("wsgi_app")
+    if wrapped is not None:
+        raise RuntimeError(
+            f"app.wsgi_app was replaced by {wrapped!r} (WSGI middleware), which"
+            " an ASGI server would skip. Serve this app with a WSGI server"
+            " (gunicorn), or use the ASGI server's own options instead (for"
+            " ProxyFix: uvicorn --proxy-headers --forwarded-allow-ips)."
+        )
+
+
+class HTTPConnection:
+    """One HTTP request/response cycle."""
+
+    def __init__(self, app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
+        self.app = app
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+
+    async def run(self) -> None:
+        app = self.app
+        _refuse_wrapped_wsgi_app(app)
+        runtime = _runtime(app)
+        if not app._serving_started:
+            # No lifespan from this server (or the test client): start here.
+            async with runtime.startup_lock:
+                if not app._serving_started:
+                    await app._startup(runtime.call)
+
+        environ = build_environ(self.scope)
+        ctx = app.request_context(environ)
+        if ctx.url_adapter is not None:
+            ctx.match_request()
+        rule = ctx.request.url_rule
+        endpoint = rule.endpoint if rule is not None else None
+
+        view = app.view_functions.get(endpoint) if endpoint is not None else None
+        if view is not None and getattr(view, "stream_request_body", False):
+            ctx.request._body_stream = RequestBodyStream(
+                self.receive, app.config["MAX_CONTENT_LENGTH"]
+            )
+            environ["wsgi.input"] = _StreamedBodyInput()
+        else:
+            body = await read_body(
+                self.receive,
+                environ,
+                app.config["MAX_CONTENT_LENGTH"],
+                app.config["BODY_SPOOL_MEMORY"],
+            )
+            if body is None:
+                return  # The client went away before sending its body.
+            if body is _TOO_LARGE:
+                # Raised in the pipeline, so the app's 413 handler applies.
+                ctx.request.routing_exception = RequestEntityTooLarge()
+
+        on_finish = _preserve_hook(self.scope)
+        if app._is_sync_route(endpoint):
+            response = await run_in_worker_thread(
+                runtime.limiter, _run_sync, app, ctx, on_finish
+            )
+        else:
+            response = await app._run_request(ctx, runtime.call, on_finish)
+
+        await send_response(
+            response, environ, self.scope, self.receive, self.send, runtime
+        )
+
+
+def _run_sync(
+    app: Flask,
+    ctx: RequestContext,
+    on_finish: t.Callable[[RequestContext], None] | None,
+) -> Response:
+    return drive(app._run_request(ctx, app._sync_call, on_finish))
+
+
+def _preserve_hook(scope: Scope) -> t.Callable[[RequestContext], None] | None:
+    """The test client's request to keep the contexts alive after the request."""
+    preserve = scope.get("diota.preserve_context")
+    if preserve is None:
+        return None
+
+    def on_finish(ctx: RequestContext) -> None:
+        preserve(_cv_app.get())
+        preserve(ctx)
+
+    return on_finish
+
+
+def build_environ(scope: Scope) -> dict[str, t.Any]:
+    """A WSGI environ for an ASGI HTTP scope (the body is added later).
+
+    werkzeug's request object, and every extension reading
+    ``request.environ``, then work unchanged. The scope stays reachable as
+    ``environ["asgi.scope"]``.
+    """
+    root_path: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    # The spec has ``path`` include ``root_path``; some servers leave it out.
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        path = path[len(root_path) :]
+    server = scope.get("server") or ("localhost", 80)
+    environ: dict[str, t.Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": root_path.encode().decode("latin-1"),
+        "PATH_INFO": path.encode().decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": server[0],
+        "SERVER_PORT": str(server[1]) if server[1] is not None else "80",
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": _EMPTY_INPUT,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        # The whole body is buffered: read to its end even without a length.
+        "wsgi.input_terminated": True,
+        "asgi.scope": scope,
+    }
+    extra = scope.get("diota.environ")
+    if extra:
+        # Environ-only values from diota's in-process test client
+        # (wsgi.errors, environ_overrides); real servers never set this.
+        environ.update(extra)
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = client[0]
+        environ["REMOTE_PORT"] = str(client[1])
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1")
+        if "_" in name:
+            # "X_Forwarded_For" would alias X-Forwarded-For in the environ; drop
+            # such names, as gunicorn and nginx do.
+            continue
+        if name == "content-type":
+            key = "CONTENT_TYPE"
+        elif name == "content-length":
+            key = "CONTENT_LENGTH"
+        else:
+            key = "HTTP_" + name.upper().replace("-", "_")
+        value = raw_value.decode("latin-1")
+        if key in environ:
+            separator = "; " if key == "HTTP_COOKIE" else ","
+            environ[key] = f"{environ[key]}{separator}{value}"
+        else:
+            environ[key] = value
+    return environ
+
+
+class _EmptyInput(io.BytesIO):
+    def write(self, data: t.Any) -> int:  # never written; shared
+        raise io.UnsupportedOperation("read-only")
+
+
+_EMPTY_INPUT = _EmptyInput()
+_TOO_LARGE = object()
+
+
+async def read_body(
+    receive: Receive, environ: dict[str, t.Any], limit: int | None, memory: int
+) -> t.Any:
+    """Read the whole request body into ``environ["wsgi.input"]``.
+
+    Returns ``None`` if the client disconnected, ``_TOO_LARGE`` once more
+    than ``limit`` bytes arrived (or were announced), else ``True``. Bodies
+    above ``memory`` bytes go to a temporary file.
+    """
+    declared = environ.get("CONTENT_LENGTH")
+    if limit is not None and declared and declared.isdigit() and int(declared) > limit:
+        return _TOO_LARGE
+
+    chunks: list[bytes] = []
+    size = 0
+    spool: t.IO[bytes] | None = None
+    try:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                if spool is not None:
+                    spool.close()
+                return None
+            chunk = message.get("body", b"")
+            if chunk:
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    if spool is not None:
+                        spool.close()
+                    environ["CONTENT_LENGTH"] = str(size)
+                    return _TOO_LARGE
+                if spool is None and size > memory:
+                    spool = await anyio.to_thread.run_sync(_new_spool_file)
+                    await anyio.to_thread.run_sync(spool.write, b"".join(chunks))
+                    chunks = []
+                if spool is not None:
+                    await anyio.to_thread.run_sync(spool.write, chunk)
+                else:
+                    chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+
+    if spool is not None:
+        spool.seek(0)
+        environ["wsgi.input"] = spool
+    elif size:
+        environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+    if "CONTENT_LENGTH" not in environ and size:
+        # A chunked body: tell werkzeug its length so form parsing works.
+        environ["CONTENT_LENGTH"] = str(size)
+    return True
+
+
+def _new_spool_file() -> t.IO[bytes]:
+    return tempfile.TemporaryFile()
+
+
+class RequestBodyStream:
+    """The body of a request whose view streams it (``async for chunk in
+    request.body``), read from the server as it arrives."""
+
+    def __init__(self, receive: Receive, limit: int | None) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._size = 0
+        self._done = False
+
+    def __aiter__(self) -> RequestBodyStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._done:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._done = True
+                from werkzeug.exceptions import ClientDisconnected
+
+                raise ClientDisconnected()
+            self._done = not message.get("more_body", False)
+            chunk: bytes = message.get("body", b"")
+            if chunk:
+                self._size += len(chunk)
+                if self._limit is not None and self._size > self._limit:
+                    self._done = True
+                    raise RequestEntityTooLarge()
+                return chunk
+        raise StopAsyncIteration
+
+
+class _StreamedBodyInput(io.RawIOBase):
+    """``wsgi.input`` of a streamed-body request: sync reads are refused."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        raise RuntimeError(
+            "This view streams its request body (stream_request_body): read it"
+            " with 'async for chunk in request.body', not request.data/form."
+        )
+
+
+async def send_response(
+    response: Response,
+    environ: dict[str, t.Any],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    runtime: _Runtime,
+) -> None:
+    """Send a werkzeug response as ASGI messages."""
+    body = response.response
+    if isinstance(body, cabc.AsyncIterable) and not isinstance(
+        body, (cabc.Iterable, str, bytes)
+    ):
+        await _send_async_body(response, body, environ, receive, send)
+        return
+
+    app_iter, status, headers = response.get_wsgi_response(environ)
+    status_code = int(status[:3])
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": _encode_headers(headers),
+        }
+    )
+    if isinstance(app_iter, (list, tuple)):
+        await send({"type": "http.response.body", "body": b"".join(app_iter)})
+        return
+    if isinstance(app_iter, FileWrapper) and await _send_file(app_iter, scope, send):
+        return
+    if not response.is_streamed:
+        # A list body wrapped for encoding and closing: iterating costs nothing.
+        data = b"".join(app_iter)
+        getattr(app_iter, "close", _noop)()
+        await send({"type": "http.response.body", "body": data})
+        return
+    await _send_sync_iterable(app_iter, receive, send, runtime)
+
+
+def _noop() -> None:
+    pass
+
+
+def _encode_headers(headers: t.Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in headers
+    ]
+
+
+async def _send_file(wrapper: FileWrapper, scope: Scope, send: Send) -> bool:
+    """Hand a whole file to the server when it offers pathsend or zerocopysend."""
+    extensions = scope.get("extensions") or {}
+    file = wrapper.file
+    name = getattr(file, "name", None)
+    message: Message | None = None
+    if "http.response.pathsend" in extensions and isinstance(name, str):
+        path = os.path.abspath(name)
+        if os.path.isfile(path):
+            message = {"type": "http.response.pathsend", "path": path}
+    elif "http.response.zerocopysend" in extensions and hasattr(file, "fileno"):
+        message = {"type": "http.response.zerocopysend", "file": file.fileno()}
+    if message is None:
+        return False
+    try:
+        await send(message)
+    finally:
+        wrapper.close()
+    return True
+
+
+async def _send_sync_iterable(
+    app_iter: t.Iterable[bytes], receive: Receive, send: Send, runtime: _Runtime
+) -> None:
+    """Stream a sync iterable, each step in a worker thread, always in the
+    same context (so stream_with_context's push and pop pair up)."""
+    iterator = iter(app_iter)
+    context = contextvars.copy_context()
+    done = b"<diota: end of body>"  # a unique object next() hands back at the end
+
+    def step() -> bytes:
+        return next(iterator, done)
+
+    async def produce() -> None:
+        while True:
+            chunk = await anyio.to_thread.run_sync(
+                context.run, step, limiter=runtime.limiter
+            )
+            if chunk is done:
+                break
+            if chunk:
+                await send(
+                    {"type": "http.response.body", "body": chunk, "more_body": True}
+                )
+        await send({"type": "http.response.body", "body": b""})
+
+    try:
+        await _until_disconnect(produce, receive)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(context.run, close)
+
+
+async def _send_async_body(
+    response: Response,
+    body: cabc.AsyncIterable[t.Any],
+    environ: dict[str, t.Any],
+    receive: Receive,
+    send: Send,
+) -> None:
+    headers = response.get_wsgi_headers(environ)
+    status_code = response.status_code
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": _encode_headers(headers.to_wsgi_list()),
+        }
+    )
+    iterator = body.__aiter__()
+    charset = "utf-8"
+
+    async def produce() -> None:
+        if environ["REQUEST_METHOD"] != "HEAD" and not (
+            status_code < 200 or status_code in _NO_BODY_STATUSES
+        ):
+            async for chunk in iterator:
+                if isinstance(chunk, str):
+                    chunk = chunk.encode(charset)
+                if chunk:
+                    await send(
+                        {"type": "http.response.body", "body": chunk, "more_body": True}
+                    )
+        await send({"type": "http.response.body", "body": b""})
+
+    try:
+        await _until_disconnect(produce, receive)
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
+
+
+async def _until_disconnect(
+    produce: t.Callable[[], cabc.Awaitable[None]], receive: Receive
+) -> None:
+    """Run ``produce`` until it finishes or the client disconnects."""
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(watch)
+        try:
+            await produce()
+        except OSError:
+            pass  # The server could not send: the client is gone.
+        tg.cancel_scope.cancel()
+
+
+class Lifespan:
+    """The lifespan protocol: startup and shutdown of the serving hooks."""
+
+    def __init__(self, app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
+        self.app = app
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+
+    async def run(self) -> None:
+        app = self.app
+        while True:
+            message = await self.receive()
+            kind = message["type"]
+            if kind == "lifespan.startup":
+                try:
+                    _refuse_wrapped_wsgi_app(app)
+                    runtime = _runtime(app)
+                    async with runtime.startup_lock:
+                        if not app._serving_started:
+                            await app._startup(runtime.call)
+                except Exception as e:
+                    app.logger.exception("Startup failed")
+                    await self.send(
+                        {"type": "lifespan.startup.failed", "message": _describe(e)}
+                    )
+                    return
+                await self.send({"type": "lifespan.startup.complete"})
+            elif kind == "lifespan.shutdown":
+                try:
+                    await app._shutdown(_runtime(app).call)
+                except Exception as e:
+                    app.logger.exception("Shutdown failed")
+                    await self.send(
+                        {"type": "lifespan.shutdown.failed", "message": _describe(e)}
+                    )
+                    return
+                await self.send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"

@@ -106,10 +106,14 @@ def _read_input(environ: WSGIEnvironment) -> bytes:
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""
+    # Leave the stream where it was: werkzeug replays it when it follows a
+    # 307/308 redirect, as the WSGI path (which reads it lazily) allows.
+    position = stream.tell() if stream.seekable() else None
     length = environ.get("CONTENT_LENGTH")
-    if length:
-        return stream.read(int(length))  # type: ignore[no-any-return]
-    return stream.read()  # type: ignore[no-any-return]
+    data: bytes = stream.read(int(length)) if length else stream.read()
+    if position is not None:
+        stream.seek(position)
+    return data
 
 
 class _Exchange:

@@ -92,17 +92,14 @@ def _loop_key() -> t.Any:
     return asyncio.get_running_loop()
 
 
-def _refuse_wrapped_wsgi_app(app: Flask) -> None:
-    """WSGI middleware assigned to ``app.wsgi_app`` cannot run under ASGI yet:
-    fail loudly rather than serve without it."""
-    wrapped = app.__dict__.get("wsgi_app")
-    if wrapped is not None:
-        raise RuntimeError(
-            f"app.wsgi_app was replaced by {wrapped!r} (WSGI middleware), which"
-            " an ASGI server would skip. Serve this app with a WSGI server"
-            " (gunicorn), or use the ASGI server's own options instead (for"
-            " ProxyFix: uvicorn --proxy-headers --forwarded-allow-ips)."
-        )
+def _wrapped_wsgi_app(app: Flask) -> t.Any:
+    """The WSGI middleware stack assigned to ``app.wsgi_app``, if any.
+
+    Flask apps wrap ``app.wsgi_app`` (ProxyFix, DispatcherMiddleware); under
+    ASGI that stack must still run, so such requests go through it in a
+    worker thread.
+    """
+    return app.__dict__.get("wsgi_app")
 
 
 class HTTPConnection:
@@ -116,7 +113,6 @@ class HTTPConnection:
 
     async def run(self) -> None:
         app = self.app
-        _refuse_wrapped_wsgi_app(app)
         runtime = _runtime(app)
         if not app._serving_started:
             # No lifespan from this server (or the test client): start here.
@@ -125,6 +121,11 @@ class HTTPConnection:
                     await app._startup(runtime.call)
 
         environ = build_environ(self.scope)
+        wrapped = _wrapped_wsgi_app(app)
+        if wrapped is not None:
+            await self._run_wsgi_stack(wrapped, environ, runtime)
+            return
+
         ctx = app.request_context(environ)
         if ctx.url_adapter is not None:
             ctx.match_request()
@@ -161,6 +162,82 @@ class HTTPConnection:
         await send_response(
             response, environ, self.scope, self.receive, self.send, runtime
         )
+
+    async def _run_wsgi_stack(
+        self, wsgi_app: t.Any, environ: dict[str, t.Any], runtime: _Runtime
+    ) -> None:
+        """Serve through the WSGI middleware around the app, in a worker
+        thread, with the body read first as for any request."""
+        body = await read_body(
+            self.receive,
+            environ,
+            self.app.config["MAX_CONTENT_LENGTH"],
+            self.app.config["BODY_SPOOL_MEMORY"],
+        )
+        if body is None:
+            return
+        started: list[t.Any] = []
+
+        def start_response(
+            status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
+        ) -> t.Callable[[bytes], object]:
+            if exc_info is not None and started:
+                raise exc_info[1].with_traceback(exc_info[2])
+            started[:] = [status, headers]
+            return _refuse_write
+
+        app_iter = await run_in_worker_thread(
+            runtime.limiter, wsgi_app, environ, start_response
+        )
+        try:
+            # Start the body in the thread: WSGI apps may call start_response
+            # only once iterated.
+            iterator = iter(app_iter)
+            first = await run_in_worker_thread(runtime.limiter, next, iterator, b"")
+        except BaseException:
+            close = getattr(app_iter, "close", None)
+            if close is not None:
+                await run_in_worker_thread(runtime.limiter, close)
+            raise
+        status, headers = started
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": int(status[:3]),
+                "headers": _encode_headers(headers),
+            }
+        )
+        await _send_sync_iterable(
+            _Prepended(first, iterator, app_iter), self.receive, self.send, runtime
+        )
+
+
+class _Prepended:
+    """An iterable of a first chunk already read, then the rest; closing
+    closes the WSGI app's iterable."""
+
+    def __init__(self, first: bytes, rest: t.Iterator[bytes], source: t.Any) -> None:
+        self._first: bytes | None = first
+        self._rest = rest
+        self._source = source
+
+    def __iter__(self) -> t.Iterator[bytes]:
+        if self._first:
+            yield self._first
+        self._first = None
+        yield from self._rest
+
+    def close(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            close()
+
+
+def _refuse_write(data: bytes) -> object:
+    raise RuntimeError(
+        "The WSGI write() callable is not supported under ASGI; return an"
+        " iterable body instead."
+    )
 
 
 def _run_sync(
@@ -544,7 +621,6 @@ class Lifespan:
             kind = message["type"]
             if kind == "lifespan.startup":
                 try:
-                    _refuse_wrapped_wsgi_app(app)
                     runtime = _runtime(app)
                     async with runtime.startup_lock:
                         if not app._serving_started:

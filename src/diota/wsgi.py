@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections.abc as cabc
 import typing as t
 
+from .concurrency import _in_asgi_worker
 from .concurrency import drive
 from .concurrency import process_loop
 from .concurrency import run_coroutine_sync
@@ -30,7 +31,11 @@ def handle(
     app: Flask, environ: WSGIEnvironment, start_response: StartResponse
 ) -> cabc.Iterable[bytes]:
     """Serve one WSGI request with ``app``."""
-    if environ.get("wsgi.multithread") and not process_loop.threaded:
+    if (
+        environ.get("wsgi.multithread")
+        and not process_loop.threaded
+        and not _in_asgi_worker.get()
+    ):
         # A threaded server: async views must not take turns on one thread
         # running the loop in place, so the loop gets a thread of its own.
         process_loop.use_thread()

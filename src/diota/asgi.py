@@ -151,17 +151,21 @@ class HTTPConnection:
                 # Raised in the pipeline, so the app's 413 handler applies.
                 ctx.request.routing_exception = RequestEntityTooLarge()
 
-        on_finish = _preserve_hook(self.scope)
-        if app._is_sync_route(endpoint):
-            response = await run_in_worker_thread(
-                runtime.limiter, _run_sync, app, ctx, on_finish
-            )
-        else:
-            response = await app._run_request(ctx, runtime.call, on_finish)
+        try:
+            on_finish = _preserve_hook(self.scope)
+            if app._is_sync_route(endpoint):
+                response = await run_in_worker_thread(
+                    runtime.limiter, _run_sync, app, ctx, on_finish
+                )
+            else:
+                response = await app._run_request(ctx, runtime.call, on_finish)
 
-        await send_response(
-            response, environ, self.scope, self.receive, self.send, runtime
-        )
+            await send_response(
+                response, environ, self.scope, self.receive, self.send, runtime
+            )
+        finally:
+            # The body buffer is ours (under WSGI the server owns wsgi.input).
+            environ["wsgi.input"].close()
 
     async def _run_wsgi_stack(
         self, wsgi_app: t.Any, environ: dict[str, t.Any], runtime: _Runtime
@@ -324,8 +328,13 @@ def build_environ(scope: Scope) -> dict[str, t.Any]:
 
 
 class _EmptyInput(io.BytesIO):
-    def write(self, data: t.Any) -> int:  # never written; shared
+    """The shared body of requests without one: never written nor closed."""
+
+    def write(self, data: t.Any) -> int:
         raise io.UnsupportedOperation("read-only")
+
+    def close(self) -> None:
+        pass
 
 
 _EMPTY_INPUT = _EmptyInput()

@@ -123,6 +123,27 @@ def test_harness_records_every_outcome(fake_suite: Path, tmp_path: Path) -> None
     assert (tmp_path / "out" / "summary.json").is_file()
 
 
+def test_child_that_does_not_exit_is_killed_and_reported(
+    fake_suite: Path, tmp_path: Path
+) -> None:
+    # A thread left running keeps the interpreter alive after pytest is done.
+    (fake_suite / "tests" / "conftest.py").write_text(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(120,), daemon=False).start()\n"
+    )
+    result = harness.run_suite(
+        "asgi",
+        suite_dir=fake_suite,
+        out_dir=tmp_path / "out",
+        total_timeout=60,
+        exit_grace=1,
+        pytest_args=["-k", "alias or mode"],
+    )
+    assert result.exit_hang
+    assert result.passed == 2
+    assert "did not exit" in result.headline()
+
+
 def test_unknown_mode_is_refused(fake_suite: Path) -> None:
     with pytest.raises(harness.HarnessError, match="unknown mode"):
         harness.run_suite("cgi", suite_dir=fake_suite)

@@ -170,7 +170,12 @@ class AppContext:
             if len(self._cv_tokens) == 1:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await self.app._step("do_teardown_appcontext", call, exc)
+                await self.app._step(
+                    "do_teardown_appcontext",
+                    self.app._do_teardown_appcontext,
+                    call,
+                    exc,
+                )
         finally:
             ctx = _cv_app.get()
             _cv_app.reset(self._cv_tokens.pop())
@@ -307,7 +312,9 @@ class RequestContext:
             if clear_request:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await self.app._step("do_teardown_request", call, exc)
+                await self.app._step(
+                    "do_teardown_request", self.app._do_teardown_request, call, exc
+                )
                 request_close = getattr(self.request, "close", None)
                 if request_close is not None:
                     request_close()

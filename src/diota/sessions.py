@@ -275,6 +275,34 @@ class SecureCookieSessionInterface(SessionInterface):
             keys.extend(fallbacks)
 
         keys.append(app.secret_key)
+        # PERF: building a serializer costs more than the rest of a small
+        # request (itsdangerous even serializes {} to sniff its type), so one
+        # is kept per distinct configuration.
+        cache_key = (
+            tuple(keys),
+            self.salt,
+            self.serializer,
+            self.key_derivation,
+            self.digest_method,
+        )
+        cache: dict[t.Any, URLSafeTimedSerializer]
+        cache = self.__dict__.setdefault("_diota_serializers", {})
+        try:
+            return cache[cache_key]
+        except (KeyError, TypeError):
+            pass
+        serializer = self._make_signing_serializer(keys)
+        try:
+            if len(cache) > 32:
+                cache.clear()
+            cache[cache_key] = serializer
+        except TypeError:  # an unhashable custom setting: no caching
+            pass
+        return serializer
+
+    def _make_signing_serializer(
+        self, keys: list[str | bytes]
+    ) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(
             keys,  # type: ignore[arg-type]
             salt=self.salt,
@@ -293,12 +321,19 @@ class SecureCookieSessionInterface(SessionInterface):
         :param app: The application.
         :param request: The incoming request.
         """
+        if not app.secret_key:
+            return None
+
+        val = request.cookies.get(self.get_cookie_name(app))
+
+        # PERF: a request without the cookie needs no serializer at all.
+        if not val and _default_serializer(self):
+            return self.session_class()
+
         s = self.get_signing_serializer(app)
 
         if s is None:
             return None
-
-        val = request.cookies.get(self.get_cookie_name(app))
 
         if not val:
             return self.session_class()
@@ -379,3 +414,12 @@ class SecureCookieSessionInterface(SessionInterface):
             samesite=samesite,
         )
         response.vary.add("Cookie")
+
+
+def _default_serializer(interface: SessionInterface) -> bool:
+    """Whether ``interface`` signs cookies the standard way (so a request
+    without the cookie can skip building a serializer)."""
+    return (
+        getattr(type(interface), "get_signing_serializer", None)
+        is SecureCookieSessionInterface.get_signing_serializer
+    )

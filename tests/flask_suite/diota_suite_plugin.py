@@ -65,6 +65,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _events = None
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m: "collected" means selected
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:

@@ -158,6 +158,8 @@ class SuiteResult:
     #: its tests as not passed instead of making them vanish.
     expected_total: int = 0
     runs: int = 0
+    #: The child finished its tests but did not exit (and was killed).
+    exit_hang: bool = False
     duration: float = 0.0
     logs: list[str] = dataclasses.field(default_factory=list)
 
@@ -207,11 +209,14 @@ class SuiteResult:
         return out
 
     def headline(self) -> str:
-        return (
+        text = (
             f"{self.passed}/{self.total} passed ({self.ratio:.1%}); "
             f"{self.failed} failed, {self.errors} errors, {self.skipped} skipped, "
             f"{len(self.not_run)} not run, {len(self.collect_errors)} collection errors"
         )
+        if self.exit_hang:
+            text += "; the test process did not exit after the run (threads left)"
+        return text
 
 
 def _child_env(
@@ -271,6 +276,7 @@ def run_suite(
     test_timeout: float = 30.0,
     total_timeout: float = 600.0,
     max_runs: int = 6,
+    exit_grace: float = 10.0,
     pytest_args: t.Sequence[str] = (),
 ) -> SuiteResult:
     """Run Flask's suite against diota and return its results.
@@ -287,6 +293,7 @@ def run_suite(
     :param test_timeout: Seconds one test may take.
     :param total_timeout: Seconds for all runs together.
     :param max_runs: Runs at most (the first plus restarts).
+    :param exit_grace: Seconds the child may take to exit after its run.
     :param pytest_args: Extra arguments for pytest (e.g. ``-k``).
     """
     mode = mode or os.environ.get("DIOTA_TEST_CLIENT") or "wsgi"
@@ -329,10 +336,9 @@ def run_suite(
                 start_new_session=True,
             )
             try:
-                returncode: int | None = proc.wait(timeout=max(remaining, 1))
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                returncode = None
+                returncode = _wait(
+                    proc, events_path, max(remaining, 1), result, exit_grace
+                )
             except BaseException:
                 # Interrupted (Ctrl-C, a per-test timeout of the outer run):
                 # never leave the child running.
@@ -353,6 +359,48 @@ def run_suite(
 
     result.duration = time.monotonic() - start
     return result
+
+
+def _wait(
+    proc: subprocess.Popen[bytes],
+    events: Path,
+    timeout: float,
+    result: SuiteResult,
+    exit_grace: float,
+) -> int | None:
+    """Wait for the child; ``None`` if it had to be killed.
+
+    A child that finished its run but does not exit (threads left running
+    keep the interpreter alive) is killed after ``exit_grace`` seconds; its
+    results stand, and the hang is reported.
+    """
+    deadline = time.monotonic() + timeout
+    finished_at: float | None = None
+    while True:
+        try:
+            return proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        if finished_at is None and _has_finished(events):
+            finished_at = now
+        if finished_at is not None and now - finished_at > exit_grace:
+            result.exit_hang = True
+            _kill(proc)
+            return None
+        if now > deadline:
+            _kill(proc)
+            return None
+
+
+def _has_finished(events: Path) -> bool:
+    try:
+        with open(events, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 200, 0))
+            return b'"event": "finished"' in f.read()
+    except FileNotFoundError:
+        return False
 
 
 def _absorb(
@@ -535,6 +583,7 @@ def write_summary(result: SuiteResult, out_dir: Path | None = None) -> Path:
         "total": result.total,
         "ratio": result.ratio,
         "runs": result.runs,
+        "exit_hang": result.exit_hang,
         "duration": round(result.duration, 2),
         "not_passed": result.not_passed(),
         "logs": result.logs,

@@ -1,0 +1,77 @@
+"""The benchmark app on Falcon (WSGI). Falcon's per-responder hooks
+(``falcon.before``/``falcon.after``) are the hook pair. Falcon WSGI has no
+coroutine responders and Falcon has no sessions: those scenarios are n/a."""
+
+from __future__ import annotations
+
+import typing as t
+
+import falcon
+import jinja2
+
+from . import common
+
+#: Scenarios this framework cannot express.
+UNSUPPORTED = frozenset({"async", "session"})
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(common.TEMPLATE_DIR), autoescape=True
+)
+_PLAINTEXT = common.PLAINTEXT.decode()
+
+
+def _before(req: t.Any, resp: t.Any, resource: t.Any, params: t.Any) -> None:
+    req.context.hook = common.HOOK_VALUE
+
+
+def _after(req: t.Any, resp: t.Any, resource: t.Any) -> None:
+    resp.set_header(common.HOOK_HEADER, "after")
+
+
+class Plaintext:
+    def on_get(self, req: t.Any, resp: t.Any) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = _PLAINTEXT
+
+
+class Json:
+    def on_get(self, req: t.Any, resp: t.Any) -> None:
+        resp.media = common.JSON_BODY
+
+
+class User:
+    def on_get(self, req: t.Any, resp: t.Any, name: str) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = f"user {name}"
+
+
+class Form:
+    def on_post(self, req: t.Any, resp: t.Any) -> None:
+        data = req.get_media()
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = f"{data['name']} likes {data['lang']}"
+
+
+class Hooked:
+    @falcon.before(_before)
+    @falcon.after(_after)
+    def on_get(self, req: t.Any, resp: t.Any) -> None:
+        resp.content_type = falcon.MEDIA_TEXT
+        resp.text = f"hooks {req.context.hook}"
+
+
+class Template:
+    def on_get(self, req: t.Any, resp: t.Any) -> None:
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = _env.get_template(common.TEMPLATE_NAME).render(
+            title=common.TEMPLATE_TITLE, items=common.TEMPLATE_ITEMS
+        )
+
+
+app = falcon.App()
+app.add_route("/plaintext", Plaintext())
+app.add_route("/json", Json())
+app.add_route("/users/{name}", User())
+app.add_route("/form", Form())
+app.add_route("/hooks/", Hooked())
+app.add_route("/template", Template())

@@ -324,10 +324,18 @@ class SecureCookieSessionInterface(SessionInterface):
         if not app.secret_key:
             return None
 
-        val = request.cookies.get(self.get_cookie_name(app))
+        # PERF: a request with no cookies at all needs no parsing, and one
+        # without the session cookie no serializer.
+        standard = _default_serializer(self)
+        if standard and not request.environ.get("HTTP_COOKIE"):
+            return self.session_class()
 
-        # PERF: a request without the cookie needs no serializer at all.
-        if not val and _default_serializer(self):
+        cookies = request.cookies
+        name = self.get_cookie_name(app)
+        # MultiDict.get raises and catches internally for a missing key.
+        val = cookies.get(name) if name in cookies else None
+
+        if not val and standard:
             return self.session_class()
 
         s = self.get_signing_serializer(app)

@@ -57,9 +57,9 @@ class ServerSpec:
         values = {"host": HOST, "port": port, "app": APP}
         return [str(BIN / executable), *(a.format(**values) for a in rest)]
 
-    def shell_command(self) -> str:
-        """The command as documented (placeholders kept)."""
-        return " ".join(self.args).format(host=HOST, port="8000", app=APP)
+    def shell_command(self, app: str = APP, port: int = 8000) -> str:
+        """The command line as a shell command, for ``app`` on ``port``."""
+        return " ".join(self.args).format(host=HOST, port=port, app=app)
 
 
 SERVERS = [

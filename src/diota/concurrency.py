@@ -121,6 +121,23 @@ class ProcessLoop:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._before_close: list[t.Callable[[], None]] = []
+        self._close_registered = False
+
+    def call_before_close(self, func: t.Callable[[], None]) -> None:
+        """Run ``func`` at interpreter exit while the loop still works.
+
+        The serving shutdown hooks go here: run from a plain ``atexit``
+        handler they would find the loop already closed.
+        """
+        with self._lock:
+            self._before_close.append(func)
+            self._register_close()
+
+    def _register_close(self) -> None:
+        if not self._close_registered:
+            self._close_registered = True
+            _at_thread_shutdown(self.close)
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -130,7 +147,7 @@ class ProcessLoop:
             with self._lock:
                 if self._loop is None:
                     self._loop = asyncio.new_event_loop()
-                    _at_thread_shutdown(self.close)
+                    self._register_close()
                 loop = self._loop
         return loop
 
@@ -182,7 +199,16 @@ class ProcessLoop:
             return loop.run_until_complete(coro)
 
     def close(self) -> None:
-        """Stop and close the loop (at interpreter exit)."""
+        """Run the before-close callbacks, then stop and close the loop (at
+        interpreter exit)."""
+        while self._before_close:
+            func = self._before_close.pop()
+            try:
+                func()
+            except Exception:  # one failing hook must not stop the rest
+                import logging
+
+                logging.getLogger("diota").exception("Error while shutting down")
         loop, thread = self._loop, self._thread
         if loop is None or loop.is_closed():
             return

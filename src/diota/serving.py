@@ -8,13 +8,13 @@ the call seam, and each adapter drives them in its own mode.
 
 from __future__ import annotations
 
-import atexit
 import collections.abc as cabc
 import threading
 import typing as t
 
 from .concurrency import Caller
 from .concurrency import drive
+from .concurrency import process_loop
 from .sansio.scaffold import setupmethod
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -122,7 +122,8 @@ class ServingHooks:
             if self._serving_started:
                 return
             drive(self._startup(self._sync_call))
-            atexit.register(self._shutdown_sync)
+            # Shut down while the process loop still runs (async hooks).
+            process_loop.call_before_close(self._shutdown_sync)
 
     def _shutdown_sync(self: Flask) -> None:  # type: ignore[misc]
         drive(self._shutdown(self._sync_call))

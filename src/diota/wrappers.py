@@ -11,8 +11,12 @@ import typing as t
 
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wrappers import Response as ResponseBase
+from werkzeug.wsgi import get_input_stream
+from werkzeug.wsgi import LimitedStream
 
 from . import json
 from .globals import current_app
@@ -117,6 +121,27 @@ class Request(RequestBase):
             return []
         return _split_blueprint_path(name)
 
+    @cached_property
+    def stream(self) -> t.IO[bytes]:
+        """The body stream, guarded against reading past ``Content-Length``
+        or ``max_content_length``.
+
+        A body without ``Content-Length`` (chunked) that goes past
+        ``max_content_length`` raises :exc:`~werkzeug.exceptions.RequestEntityTooLarge`
+        (413) instead of being cut short silently.
+        """
+        if self.shallow:
+            raise RuntimeError(
+                "This request was created with 'shallow=True', reading"
+                " from the input stream is disabled."
+            )
+        stream = get_input_stream(
+            self.environ, max_content_length=self.max_content_length
+        )
+        if isinstance(stream, LimitedStream) and stream._limit_is_max:
+            return _MaxLengthStream(stream._stream, stream.limit)  # type: ignore[return-value]
+        return stream
+
     @property
     def body(self) -> t.AsyncIterator[bytes]:
         """The request body as an async iterator of byte chunks::
@@ -160,6 +185,32 @@ class Request(RequestBase):
             if current_app and current_app.debug:
                 raise
             raise BadRequest() from ebr
+
+
+class _MaxLengthStream(LimitedStream):
+    """A body of unknown length limited by ``max_content_length``.
+
+    werkzeug stops such a stream at the limit without an error, so a body
+    that is too long would be read truncated. Reaching the limit here looks
+    one byte further: if the body goes on, it is a 413.
+    """
+
+    def __init__(self, stream: t.IO[bytes], limit: int) -> None:
+        super().__init__(stream, limit, is_max=True)
+
+    def on_exhausted(self) -> None:
+        try:
+            more = self._stream.read(1)
+        except (OSError, ValueError):
+            more = b""
+        if more:
+            raise RequestEntityTooLarge()
+
+    def readall(self) -> bytes:
+        data = super().readall()
+        if self.is_exhausted:
+            self.on_exhausted()
+        return data
 
 
 async def _iter_stream(

@@ -17,9 +17,11 @@ from diota import request
 from diota import session
 
 #: Bodies above this many bytes get a 413.
-MAX_CONTENT_LENGTH = 128 * 1024
-#: A non-file form field above this many bytes gets a 413.
-MAX_FORM_MEMORY_SIZE = 1024
+MAX_CONTENT_LENGTH = 256 * 1024
+#: A non-file multipart field above this many bytes gets a 413. werkzeug
+#: feeds its multipart parser 64 KiB reads and applies this limit to each, so
+#: a smaller value would refuse any multipart body over it, files included.
+MAX_FORM_MEMORY_SIZE = 100_000
 #: A multipart body with more parts than this gets a 413.
 MAX_FORM_PARTS = 10
 #: Hosts the app answers; ".example.com" matches every subdomain.

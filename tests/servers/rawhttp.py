@@ -136,7 +136,7 @@ def exchange(
 
 
 def _readable(sock: socket.socket) -> bool:
-    ready, _, _ = select.select([sock], [], [], 0.005)
+    ready, _, _ = select.select([sock], [], [], 0)
     return bool(ready)
 
 

@@ -29,15 +29,6 @@ pytestmark = [pytest.mark.servers, pytest.mark.timeout(60)]
 HELLO = (STATIC_DIR / "hello.txt").read_bytes()
 
 
-def _known_wsgi_bug(request: pytest.FixtureRequest, reason: str) -> None:
-    """Mark the running test as an expected (strict) failure under WSGI
-    servers: a diota bug found by this module and reported, not yet fixed.
-    Once fixed, the strict xfail turns into a failure: delete the call."""
-    spec: ServerSpec = request.getfixturevalue("server").spec
-    if spec.interface == "wsgi":
-        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
-
-
 @pytest.fixture(scope="module", params=SERVERS, ids=lambda spec: spec.name)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -237,15 +228,7 @@ def test_too_large_sized(client: httpx.Client) -> None:
     assert _json(response) == {"error": "too large", "limit": MAX_CONTENT_LENGTH}
 
 
-def test_too_large_chunked(
-    request: pytest.FixtureRequest, client: httpx.Client
-) -> None:
-    _known_wsgi_bug(
-        request,
-        "werkzeug's LimitedStream(is_max=True) stops reading at"
-        " MAX_CONTENT_LENGTH without raising: get_data() silently truncates a"
-        " chunked body to the limit (200) where ASGI answers 413",
-    )
+def test_too_large_chunked(client: httpx.Client) -> None:
     data = b"y" * (MAX_CONTENT_LENGTH + 4096)
     response = client.post("/upload", content=_chunks(data, 4096))
     assert response.status_code == 413
@@ -272,18 +255,12 @@ def test_request_and_response_headers(
     assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
 
 
-def test_lifecycle(request: pytest.FixtureRequest, server: RunningServer) -> None:
+def test_lifecycle(server: RunningServer) -> None:
     """Last for each server: stop it, and check the serving hooks ran.
 
     ASGI servers run ``after_serving`` on the lifespan shutdown; WSGI
     servers at exit of the worker process.
     """
-    _known_wsgi_bug(
-        request,
-        "an async after_serving under WSGI runs from atexit, after the process"
-        " loop was closed (RuntimeError: Event loop is closed); and plain"
-        " atexit never runs in granian's multiprocessing workers",
-    )
     assert server.lifecycle()[:1] == ["startup"]
     status = server.stop()
     assert status is not None, f"{server.spec.name} ignored SIGTERM"

@@ -1,0 +1,367 @@
+"""Over-the-wire benchmark on 127.0.0.1: real servers, wrk as the client.
+
+Run from the repository root with the benchmarks extra installed (and
+``wrk``, e.g. ``apt-get install -y wrk``)::
+
+    .venv-bench/bin/python -m benchmarks.wire
+
+WSGI rows are served by gunicorn with one sync worker, ASGI rows by uvicorn
+with one worker. Per server: every scenario is checked once over HTTP, then
+loaded for a fixed time (``--duration``, 5 s by default). The server's peak
+RSS (``VmHWM`` of the serving process) is read before it is killed; servers
+are always killed, also on errors and Ctrl-C. Without wrk a bounded Python
+load generator is used instead (and said so in the report): it is likely the
+bottleneck, so its ratios understate the differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import importlib.util
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import typing as t
+
+from . import report
+from .apps import FRAMEWORKS
+from .apps import Framework
+from .apps.common import BY_NAME
+from .apps.common import SCENARIO_NAMES
+from .apps.common import Scenario
+from .driver import Response
+from .driver import check
+from .driver import cookie_from
+from .inprocess import DEFAULT_OUT
+from .inprocess import ROOT
+from .inprocess import _child_env
+from .inprocess import _split
+
+HOST = "127.0.0.1"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(framework: Framework, port: int) -> list[str]:
+    """The command serving ``framework`` on ``port``."""
+    if framework.interface == "wsgi":
+        return [
+            sys.executable, "-m", "gunicorn",
+            "--workers", "1", "--worker-class", "sync",
+            "--bind", f"{HOST}:{port}",
+            "--log-level", "warning",
+            "--chdir", ROOT,
+            framework.target,
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", framework.target,
+        "--host", HOST, "--port", str(port),
+        "--workers", "1", "--interface", "asgi3",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+
+
+def _read_status(pid: int, key: str) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])  # kB
+    except OSError:
+        pass
+    return None
+
+
+def _serving_pid(proc: subprocess.Popen[bytes]) -> int:
+    """gunicorn serves from its worker (the master's child); uvicorn with
+    one worker serves from the process it started in."""
+    try:
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            children = [int(p) for p in f.read().split()]
+    except OSError:
+        children = []
+    return children[0] if children else proc.pid
+
+
+class Server:
+    """A server process for one framework, killed on exit whatever happens."""
+
+    def __init__(self, framework: Framework, log: t.IO[bytes]) -> None:
+        self.framework = framework
+        self.port = _free_port()
+        self.proc = subprocess.Popen(
+            server_command(framework, self.port),
+            cwd=ROOT,
+            env=_child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, killed as one
+        )
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}")
+            with contextlib.suppress(OSError):
+                socket.create_connection((HOST, self.port), timeout=0.5).close()
+                return
+            time.sleep(0.1)
+        raise RuntimeError("server did not start listening")
+
+    def peak_rss_mib(self) -> float | None:
+        kib = _read_status(_serving_pid(self.proc), "VmHWM")
+        return None if kib is None else kib / 1024
+
+    def kill(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def _headers(scenario: Scenario, cookie: str | None) -> dict[str, str]:
+    headers = {}
+    if scenario.content_type:
+        headers["Content-Type"] = scenario.content_type
+    if cookie:
+        headers["Cookie"] = cookie
+    return headers
+
+
+def http_request(port: int, scenario: Scenario, cookie: str | None = None) -> Response:
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request(
+            scenario.method,
+            scenario.path,
+            body=scenario.body or None,
+            headers=_headers(scenario, cookie),
+        )
+        got = conn.getresponse()
+        return Response(got.status, list(got.getheaders()), got.read())
+    finally:
+        conn.close()
+
+
+def _wrk_script(scenario: Scenario, cookie: str | None, directory: str) -> str:
+    lines = [f'wrk.method = "{scenario.method}"']
+    if scenario.body:
+        lines.append(f'wrk.body = "{scenario.body.decode()}"')
+    for name, value in _headers(scenario, cookie).items():
+        lines.append(f'wrk.headers["{name}"] = "{value}"')
+    path = os.path.join(directory, f"{scenario.name}.lua")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+def run_wrk(
+    port: int, scenario: Scenario, cookie: str | None, duration: float, connections: int, tmp: str
+) -> tuple[float, str]:
+    """Requests/s from wrk, and a note on errors it reported (or "")."""
+    script = _wrk_script(scenario, cookie, tmp)
+    command = [
+        "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+        "--timeout", "5s", "-s", script, f"http://{HOST}:{port}{scenario.path}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    if not found:
+        raise RuntimeError(f"no Requests/sec in wrk output: {done.stdout}")
+    notes = []
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    if non2xx and scenario.status < 400:
+        notes.append(f"{non2xx.group(1)} non-2xx responses")
+    errors = re.search(r"Socket errors: (.*)", done.stdout)
+    if errors:
+        notes.append(f"socket errors: {errors.group(1)}")
+    return float(found.group(1)), "; ".join(notes)
+
+
+def run_python_load(
+    port: int, scenario: Scenario, cookie: str | None, duration: float, connections: int
+) -> tuple[float, str]:
+    """The fallback client: ``connections`` threads, each with one
+    keep-alive connection (reopened when the server closes it), for
+    ``duration`` seconds."""
+    deadline = time.perf_counter() + duration
+    counts = [0] * connections
+    failures = [0] * connections
+    headers = _headers(scenario, cookie)
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection(HOST, port, timeout=5)
+        while time.perf_counter() < deadline:
+            try:
+                conn.request(scenario.method, scenario.path, body=scenario.body or None, headers=headers)
+                got = conn.getresponse()
+                got.read()
+                if got.status != scenario.status:
+                    failures[i] += 1
+                counts[i] += 1
+                if got.will_close:
+                    conn.close()
+            except (OSError, http.client.HTTPException):
+                failures[i] += 1
+                conn.close()
+        conn.close()
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    failed = sum(failures)
+    return sum(counts) / elapsed, f"{failed} failed requests" if failed else ""
+
+
+def bench_framework(
+    framework: Framework,
+    scenarios: list[str],
+    duration: float,
+    connections: int,
+    use_wrk: bool,
+    log_dir: str,
+) -> dict[str, t.Any]:
+    rps: dict[str, float | None] = {}
+    notes: dict[str, str] = {}
+    log_path = os.path.join(log_dir, f"wire-{framework.name}.log")
+    with open(log_path, "wb") as log, Server(framework, log) as server:
+        server.wait_ready()
+        with tempfile.TemporaryDirectory() as tmp:
+            for name in scenarios:
+                scenario = BY_NAME[name]
+                if name in framework.unsupported:
+                    rps[name] = None
+                    continue
+                cookie = None
+                if scenario.session:
+                    cookie = cookie_from(http_request(server.port, scenario))
+                check(scenario, http_request(server.port, scenario, cookie), framework.name)
+                if use_wrk:
+                    run_wrk(server.port, scenario, cookie, 1, connections, tmp)  # warm-up
+                    value, note = run_wrk(server.port, scenario, cookie, duration, connections, tmp)
+                else:
+                    value, note = run_python_load(server.port, scenario, cookie, duration, connections)
+                rps[name] = value
+                if note:
+                    notes[name] = note
+                print(f"  {framework.name} {name}: {value:,.0f} req/s {note}", file=sys.stderr)
+        peak = server.peak_rss_mib()
+    return {
+        "interface": framework.interface,
+        "status": "ok",
+        "rps": rps,
+        "peak_rss_mib": peak,
+        "notes": notes,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.wire", description=__doc__.split("\n")[0])
+    parser.add_argument("--frameworks", default="", help="comma-separated rows (default: all)")
+    parser.add_argument("--scenarios", default="", help="comma-separated scenarios (default: all)")
+    parser.add_argument("--duration", type=float, default=5, help="seconds of load per scenario")
+    parser.add_argument("--connections", type=int, default=16, help="open connections")
+    parser.add_argument("--python-client", action="store_true", help="use the fallback client even if wrk exists")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="results directory")
+    args = parser.parse_args(argv)
+    scenarios = _split(args.scenarios, SCENARIO_NAMES)
+    names = _split(args.frameworks, FRAMEWORKS)
+    use_wrk = shutil.which("wrk") is not None and not args.python_client
+    if not use_wrk:
+        print("wrk not found: using the bounded Python load generator", file=sys.stderr)
+    os.makedirs(args.out, exist_ok=True)
+
+    rows: dict[str, t.Any] = {}
+    for name in names:
+        framework = FRAMEWORKS[name]
+        server_pkg = "gunicorn" if framework.interface == "wsgi" else "uvicorn"
+        if not framework.installed() or importlib.util.find_spec(server_pkg) is None:
+            rows[name] = {"interface": framework.interface, "status": "not installed", "rps": {}}
+            print(f"{name}: not installed, skipped", file=sys.stderr)
+            continue
+        print(f"{name}:", file=sys.stderr)
+        try:
+            rows[name] = bench_framework(
+                framework, scenarios, args.duration, args.connections, use_wrk, args.out
+            )
+        except Exception as e:  # one broken row must not lose the others
+            rows[name] = {"interface": framework.interface, "status": f"error: {e}", "rps": {}}
+            print(f"{name}: failed: {e}", file=sys.stderr)
+
+    client = (
+        f"wrk -t1 -c{args.connections} -d{args.duration:g}s (after a 1 s warm-up)"
+        if use_wrk
+        else f"the fallback Python client ({args.connections} threads, {args.duration:g} s):"
+        " wrk was not found, so the client is likely the bottleneck"
+    )
+    uvicorn_impl = ", ".join(
+        f"{pkg} {'installed' if importlib.util.find_spec(pkg) else 'not installed'}"
+        for pkg in ("uvloop", "httptools")
+    )
+    row_notes = [
+        f"{name} {scenario}: {note}"
+        for name, row in rows.items()
+        for scenario, note in row.get("notes", {}).items()
+    ]
+    results = {
+        "kind": "wire",
+        "meta": {
+            "title": "diota benchmarks: over the wire (127.0.0.1)",
+            "how": (
+                f"WSGI rows: gunicorn, 1 sync worker. ASGI rows: uvicorn, 1 worker."
+                f" Load: {client}. Peak RSS is the serving process's VmHWM."
+            ),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+            "versions": report.versions(),
+            "loadavg_before": os.getloadavg(),
+            "notes": [
+                "gunicorn's sync worker closes the connection after each response;"
+                " uvicorn keeps it alive. Compare rows within an interface.",
+                f"uvicorn runs with whatever it finds: {uvicorn_impl}.",
+                *row_notes,
+            ],
+        },
+        "frameworks": rows,
+    }
+    print(report.write(results, args.out, "wire"))
+    print(f"\nwritten: {os.path.join(args.out, 'wire.{md,json,png}')}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,8 +18,8 @@ import time
 import typing as t
 
 from .apps import Framework
-from .apps.common import SCENARIOS
 from .apps.common import Scenario
+from .apps.common import SCENARIOS
 
 HOST = "127.0.0.1"
 PORT = 8000
@@ -125,7 +125,9 @@ class WSGIDriver:
         environ["wsgi.input"] = io.BytesIO(scenario.body)
         got: list[t.Any] = []
 
-        def start_response(status: str, headers: t.Any, exc_info: t.Any = None) -> t.Any:
+        def start_response(
+            status: str, headers: t.Any, exc_info: t.Any = None
+        ) -> t.Any:
             got[:] = [status, headers]
             return lambda data: None
 
@@ -340,7 +342,9 @@ def _calibrate(elapsed_for: t.Callable[[int], float], round_time: float) -> int:
         n *= 4
 
 
-def time_wsgi(run: t.Callable[[int], int], rounds: int, round_time: float) -> list[float]:
+def time_wsgi(
+    run: t.Callable[[int], int], rounds: int, round_time: float
+) -> list[float]:
     """Requests/s of each round (after a warm-up) for a prepared WSGI run."""
 
     def elapsed_for(n: int) -> float:
@@ -395,7 +399,9 @@ def smoke(framework: Framework, app: t.Any, repeat: int = 3) -> dict[str, str]:
                 continue
             failures = driver.prepare(scenario)(repeat)
             if failures:
-                raise AssertionError(f"{framework.name} {scenario.name}: {failures} failed")
+                raise AssertionError(
+                    f"{framework.name} {scenario.name}: {failures} failed"
+                )
             outcome[scenario.name] = "ok"
         return outcome
 

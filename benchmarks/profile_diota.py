@@ -92,7 +92,9 @@ def profile_asgi(scenario: str, requests: int) -> list[tuple[str, pstats.Stats]]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_diota", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.profile_diota", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--scenario", default="plaintext", choices=SCENARIO_NAMES)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--limit", type=int, default=40, help="entries per listing")

@@ -44,7 +44,13 @@ TARGETS: dict[str, list[tuple[str, str, str, tuple[str, ...] | None, float]]] = 
     ],
     "wire": [
         ("diota (gunicorn) vs Flask (gunicorn)", "diota-wsgi", "flask", None, 1.3),
-        ("diota (uvicorn) vs Starlette (uvicorn)", "diota-asgi", "starlette", None, 0.8),
+        (
+            "diota (uvicorn) vs Starlette (uvicorn)",
+            "diota-asgi",
+            "starlette",
+            None,
+            0.8,
+        ),
     ],
 }
 
@@ -92,7 +98,10 @@ def markdown(results: Results, chart: str | None = None) -> str:
     kind = results["kind"]
     out = [f"# {meta['title']}", "", meta["how"], ""]
     versions = ", ".join(f"{k} {v}" for k, v in meta.get("versions", {}).items())
-    out += [f"Python {meta['python']}, {meta['cpus']} CPUs, {meta['date']}. {versions}.", ""]
+    out += [
+        f"Python {meta['python']}, {meta['cpus']} CPUs, {meta['date']}. {versions}.",
+        "",
+    ]
     if chart:
         out += [f"![ratios]({chart})", ""]
 
@@ -128,7 +137,10 @@ def markdown(results: Results, chart: str | None = None) -> str:
             rows.append(
                 [
                     name,
-                    *(_fmt_ratio(ratio(results, name, base, s)) for s in SCENARIO_NAMES),
+                    *(
+                        _fmt_ratio(ratio(results, name, base, s))
+                        for s in SCENARIO_NAMES
+                    ),
                 ]
             )
         out += [f"## {title}", "", _table(["framework", *SCENARIO_NAMES], rows), ""]
@@ -139,9 +151,18 @@ def markdown(results: Results, chart: str | None = None) -> str:
             value = ratio(results, num, den, scenario)
             met = "?" if value is None else ("met" if value >= goal else "MISSED")
             rows.append([what, scenario, _fmt_ratio(value), f">= {goal}x", met])
-    out += ["## Targets", "", _table(["target", "scenario", "measured", "goal", ""], rows), ""]
+    out += [
+        "## Targets",
+        "",
+        _table(["target", "scenario", "measured", "goal", ""], rows),
+        "",
+    ]
 
-    notes = [f"- {f.name}: {f.note}" for f in FRAMEWORKS.values() if f.note and f.name in names]
+    notes = [
+        f"- {f.name}: {f.note}"
+        for f in FRAMEWORKS.values()
+        if f.note and f.name in names
+    ]
     notes += [f"- {note}" for note in meta.get("notes", ())]
     if notes:
         out += ["## Notes", "", *notes, ""]
@@ -156,7 +177,7 @@ def chart(results: Results, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(16, 5.5), sharey=True)
-    for ax, interface in zip(axes, ("wsgi", "asgi")):
+    for ax, interface in zip(axes, ("wsgi", "asgi"), strict=True):
         base = BASELINE[interface]
         names = [
             n
@@ -211,7 +232,16 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     found = {}
-    for name in ("diota", "flask", "quart", "starlette", "falcon", "fastapi", "gunicorn", "uvicorn"):
+    for name in (
+        "diota",
+        "flask",
+        "quart",
+        "starlette",
+        "falcon",
+        "fastapi",
+        "gunicorn",
+        "uvicorn",
+    ):
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

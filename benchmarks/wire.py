@@ -35,18 +35,19 @@ import time
 import typing as t
 
 from . import report
-from .apps import FRAMEWORKS
 from .apps import Framework
+from .apps import FRAMEWORKS
 from .apps.common import BY_NAME
-from .apps.common import SCENARIO_NAMES
 from .apps.common import Scenario
-from .driver import Response
+from .apps.common import SCENARIO_NAMES
 from .driver import check
 from .driver import cookie_from
+from .driver import Response
+from .inprocess import _child_env
+from .inprocess import _loadavg
+from .inprocess import _split
 from .inprocess import DEFAULT_OUT
 from .inprocess import ROOT
-from .inprocess import _child_env
-from .inprocess import _split
 
 HOST = "127.0.0.1"
 
@@ -184,7 +185,12 @@ def _wrk_script(scenario: Scenario, cookie: str | None, directory: str) -> str:
 
 
 def run_wrk(
-    port: int, scenario: Scenario, cookie: str | None, duration: float, connections: int, tmp: str
+    port: int,
+    scenario: Scenario,
+    cookie: str | None,
+    duration: float,
+    connections: int,
+    tmp: str,
 ) -> tuple[float, str]:
     """Requests/s from wrk, and a note on errors it reported (or "")."""
     script = _wrk_script(scenario, cookie, tmp)
@@ -192,7 +198,9 @@ def run_wrk(
         "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
         "--timeout", "5s", "-s", script, f"http://{HOST}:{port}{scenario.path}",
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 30)
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + 30
+    )
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr.strip() or done.stdout.strip()}")
     found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
@@ -223,7 +231,12 @@ def run_python_load(
         conn = http.client.HTTPConnection(HOST, port, timeout=5)
         while time.perf_counter() < deadline:
             try:
-                conn.request(scenario.method, scenario.path, body=scenario.body or None, headers=headers)
+                conn.request(
+                    scenario.method,
+                    scenario.path,
+                    body=scenario.body or None,
+                    headers=headers,
+                )
                 got = conn.getresponse()
                 got.read()
                 if got.status != scenario.status:
@@ -269,16 +282,29 @@ def bench_framework(
                 cookie = None
                 if scenario.session:
                     cookie = cookie_from(http_request(server.port, scenario))
-                check(scenario, http_request(server.port, scenario, cookie), framework.name)
+                check(
+                    scenario,
+                    http_request(server.port, scenario, cookie),
+                    framework.name,
+                )
                 if use_wrk:
-                    run_wrk(server.port, scenario, cookie, 1, connections, tmp)  # warm-up
-                    value, note = run_wrk(server.port, scenario, cookie, duration, connections, tmp)
+                    run_wrk(
+                        server.port, scenario, cookie, 1, connections, tmp
+                    )  # warm-up
+                    value, note = run_wrk(
+                        server.port, scenario, cookie, duration, connections, tmp
+                    )
                 else:
-                    value, note = run_python_load(server.port, scenario, cookie, duration, connections)
+                    value, note = run_python_load(
+                        server.port, scenario, cookie, duration, connections
+                    )
                 rps[name] = value
                 if note:
                     notes[name] = note
-                print(f"  {framework.name} {name}: {value:,.0f} req/s {note}", file=sys.stderr)
+                print(
+                    f"  {framework.name} {name}: {value:,.0f} req/s {note}",
+                    file=sys.stderr,
+                )
         peak = server.peak_rss_mib()
     return {
         "interface": framework.interface,
@@ -290,12 +316,24 @@ def bench_framework(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.wire", description=__doc__.split("\n")[0])
-    parser.add_argument("--frameworks", default="", help="comma-separated rows (default: all)")
-    parser.add_argument("--scenarios", default="", help="comma-separated scenarios (default: all)")
-    parser.add_argument("--duration", type=float, default=5, help="seconds of load per scenario")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.wire", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--frameworks", default="", help="comma-separated rows (default: all)"
+    )
+    parser.add_argument(
+        "--scenarios", default="", help="comma-separated scenarios (default: all)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=5, help="seconds of load per scenario"
+    )
     parser.add_argument("--connections", type=int, default=16, help="open connections")
-    parser.add_argument("--python-client", action="store_true", help="use the fallback client even if wrk exists")
+    parser.add_argument(
+        "--python-client",
+        action="store_true",
+        help="use the fallback client even if wrk exists",
+    )
     parser.add_argument("--out", default=DEFAULT_OUT, help="results directory")
     args = parser.parse_args(argv)
     scenarios = _split(args.scenarios, SCENARIO_NAMES)
@@ -306,11 +344,16 @@ def main(argv: list[str] | None = None) -> None:
     os.makedirs(args.out, exist_ok=True)
 
     rows: dict[str, t.Any] = {}
+    load_before = os.getloadavg()
     for name in names:
         framework = FRAMEWORKS[name]
         server_pkg = "gunicorn" if framework.interface == "wsgi" else "uvicorn"
         if not framework.installed() or importlib.util.find_spec(server_pkg) is None:
-            rows[name] = {"interface": framework.interface, "status": "not installed", "rps": {}}
+            rows[name] = {
+                "interface": framework.interface,
+                "status": "not installed",
+                "rps": {},
+            }
             print(f"{name}: not installed, skipped", file=sys.stderr)
             continue
         print(f"{name}:", file=sys.stderr)
@@ -319,14 +362,19 @@ def main(argv: list[str] | None = None) -> None:
                 framework, scenarios, args.duration, args.connections, use_wrk, args.out
             )
         except Exception as e:  # one broken row must not lose the others
-            rows[name] = {"interface": framework.interface, "status": f"error: {e}", "rps": {}}
+            rows[name] = {
+                "interface": framework.interface,
+                "status": f"error: {e}",
+                "rps": {},
+            }
             print(f"{name}: failed: {e}", file=sys.stderr)
 
     client = (
         f"wrk -t1 -c{args.connections} -d{args.duration:g}s (after a 1 s warm-up)"
         if use_wrk
-        else f"the fallback Python client ({args.connections} threads, {args.duration:g} s):"
-        " wrk was not found, so the client is likely the bottleneck"
+        else f"the fallback Python client ({args.connections} threads,"
+        f" {args.duration:g} s): wrk was not found, so the client is likely the"
+        " bottleneck"
     )
     uvicorn_impl = ", ".join(
         f"{pkg} {'installed' if importlib.util.find_spec(pkg) else 'not installed'}"
@@ -343,13 +391,14 @@ def main(argv: list[str] | None = None) -> None:
             "title": "diota benchmarks: over the wire (127.0.0.1)",
             "how": (
                 f"WSGI rows: gunicorn, 1 sync worker. ASGI rows: uvicorn, 1 worker."
-                f" Load: {client}. Peak RSS is the serving process's VmHWM."
+                f" Load: {client}. Peak RSS is the serving process's VmHWM. Load"
+                f" average before and after: {_loadavg(load_before)} /"
+                f" {_loadavg(os.getloadavg())}."
             ),
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
             "versions": report.versions(),
-            "loadavg_before": os.getloadavg(),
             "notes": [
                 "gunicorn's sync worker closes the connection after each response;"
                 " uvicorn keeps it alive. Compare rows within an interface.",

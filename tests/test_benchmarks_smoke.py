@@ -25,6 +25,7 @@ from benchmarks.driver import smoke  # noqa: E402
 #: Peer packages whose modules this test leaves behind in ``sys.modules``
 #: would shadow the flask alias for later tests in the same process.
 _PEER_PREFIXES = ("flask", "quart")
+_PEER_APPS = ("benchmarks.apps.flask_app", "benchmarks.apps.quart_app")
 
 
 @pytest.fixture
@@ -34,9 +35,7 @@ def forget_peers() -> object:
     yield
     for name in set(sys.modules) - before:
         root = name.partition(".")[0]
-        if root in _PEER_PREFIXES or name.startswith("benchmarks.apps.") and (
-            name.endswith(("flask_app", "quart_app"))
-        ):
+        if root in _PEER_PREFIXES or name in _PEER_APPS:
             del sys.modules[name]
 
 
@@ -54,7 +53,9 @@ def test_benchmark_app_answers_every_scenario(name: str, forget_peers: object) -
     outcome = smoke(framework, framework.load(), repeat=3)
 
     assert list(outcome) == list(SCENARIO_NAMES)
-    expected = {s: "n/a" if s in framework.unsupported else "ok" for s in SCENARIO_NAMES}
+    expected = {
+        s: "n/a" if s in framework.unsupported else "ok" for s in SCENARIO_NAMES
+    }
     assert outcome == expected
 
 

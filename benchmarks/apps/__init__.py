@@ -59,7 +59,9 @@ FRAMEWORKS: dict[str, Framework] = {
         ),
         Framework("bare-asgi", "asgi", _P + "bare_asgi:app", ("jinja2",)),
         Framework("diota-asgi", "asgi", _P + "diota_app:app", ("diota",)),
-        Framework("starlette", "asgi", _P + "starlette_app:app", ("starlette", "multipart")),
+        Framework(
+            "starlette", "asgi", _P + "starlette_app:app", ("starlette", "multipart")
+        ),
         Framework("quart", "asgi", _P + "quart_app:app", ("quart",)),
         Framework(
             "falcon-asgi",

@@ -92,7 +92,9 @@ async def template(scope: t.Any, receive: t.Any, send: t.Any) -> None:
     body = _template.render(
         title=common.TEMPLATE_TITLE, items=common.TEMPLATE_ITEMS
     ).encode()
-    await _respond(send, body, content_type=(b"content-type", b"text/html; charset=utf-8"))
+    await _respond(
+        send, body, content_type=(b"content-type", b"text/html; charset=utf-8")
+    )
 
 
 _ROUTES = {

@@ -24,9 +24,7 @@ _template = jinja2.Environment(
 
 
 def _text(start_response: t.Any, body: bytes, extra: t.Any = ()) -> list[bytes]:
-    start_response(
-        "200 OK", [*_TEXT, ("Content-Length", str(len(body))), *extra]
-    )
+    start_response("200 OK", [*_TEXT, ("Content-Length", str(len(body))), *extra])
     return [body]
 
 
@@ -85,7 +83,10 @@ def template(environ: t.Any, start_response: t.Any) -> list[bytes]:
     ).encode()
     start_response(
         "200 OK",
-        [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))],
+        [
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+        ],
     )
     return [body]
 

@@ -43,9 +43,7 @@ async def async_view() -> str:
 
 
 @app.post("/form", response_class=PlainTextResponse)
-async def form(
-    name: t.Annotated[str, Form()], lang: t.Annotated[str, Form()]
-) -> str:
+async def form(name: t.Annotated[str, Form()], lang: t.Annotated[str, Form()]) -> str:
     return f"{name} likes {lang}"
 
 

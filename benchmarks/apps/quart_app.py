@@ -6,8 +6,8 @@ import asyncio
 import typing as t
 
 from quart import Blueprint
-from quart import Quart
 from quart import g
+from quart import Quart
 from quart import render_template
 from quart import request
 from quart import session

@@ -988,7 +988,9 @@ class Flask(ServingHooks, _FileServing, App):
     ) -> cabc.Iterable[bytes]:
         """The WSGI application; wrap it (not the app) in WSGI middleware::
 
-        app.wsgi_app = ProxyFix(app.wsgi_app)
+            app.wsgi_app = ProxyFix(app.wsgi_app)
+
+        Under ASGI such a wrapped stack still runs, in a worker thread.
         """
         from .wsgi import handle
 

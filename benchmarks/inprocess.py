@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         "--scenarios", default="", help="comma-separated scenarios (default: all)"
     )
     parser.add_argument(
-        "--passes", type=int, default=2, help="times over the framework list"
+        "--passes", type=int, default=3, help="times over the framework list"
     )
     parser.add_argument(
         "--rounds", type=int, default=4, help="timed rounds per scenario"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import typing as t
 
 from .apps import BASELINE
@@ -81,6 +82,11 @@ def _fmt_ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}x"
 
 
+def _spread(row: dict[str, t.Any]) -> str:
+    spreads = [max(v) / min(v) for v in row.get("rounds", {}).values() if v]
+    return f"{statistics.median(spreads):.2f}" if spreads else ""
+
+
 def _table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -106,7 +112,15 @@ def markdown(results: Results, chart: str | None = None) -> str:
         out += [f"![ratios]({chart})", ""]
 
     names = _rows(results)
+    spread_note = ""
+    if any(results["frameworks"][n].get("rounds") for n in names):
+        spread_note = (
+            "*spread*: the median over scenarios of the fastest round over the"
+            " slowest; far above 1 means the machine was busy and the row is noisy."
+        )
     header = ["framework", *SCENARIO_NAMES, "peak RSS (MiB)"]
+    if spread_note:
+        header.append("spread")
     rows = []
     for name in names:
         row = results["frameworks"][name]
@@ -115,14 +129,17 @@ def markdown(results: Results, chart: str | None = None) -> str:
             rows.append([name, *([status] + [""] * (len(SCENARIO_NAMES) - 1)), ""])
             continue
         rss = row.get("peak_rss_mib")
-        rows.append(
-            [
-                name,
-                *(_fmt_rps(_rps(results, name, s)) for s in SCENARIO_NAMES),
-                "" if rss is None else f"{rss:.1f}",
-            ]
-        )
+        cells = [
+            name,
+            *(_fmt_rps(_rps(results, name, s)) for s in SCENARIO_NAMES),
+            "" if rss is None else f"{rss:.1f}",
+        ]
+        if spread_note:
+            cells.append(_spread(row))
+        rows.append(cells)
     out += ["## Requests/s", "", _table(header, rows), ""]
+    if spread_note:
+        out += [spread_note, ""]
 
     for title, against in (
         ("Ratio to Flask (WSGI rows) and to Starlette (ASGI rows)", BASELINE),

@@ -10,12 +10,13 @@ import io
 import typing as t
 
 from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wrappers import Response as ResponseBase
-from werkzeug.wsgi import get_input_stream
+from werkzeug.wsgi import get_content_length
 from werkzeug.wsgi import LimitedStream
 
 from . import json
@@ -123,24 +124,52 @@ class Request(RequestBase):
 
     @cached_property
     def stream(self) -> t.IO[bytes]:
-        """The body stream, guarded against reading past ``Content-Length``
-        or ``max_content_length``.
+        """The body stream, guarded so that malformed framing is a 4xx.
 
-        A body without ``Content-Length`` (chunked) that goes past
-        ``max_content_length`` raises :exc:`~werkzeug.exceptions.RequestEntityTooLarge`
-        (413) instead of being cut short silently.
+        - With a ``Content-Length``, exactly that many bytes are read: a
+          body that ends early is a 400 (werkzeug would accept the short
+          body whenever the server sets ``wsgi.input_terminated``).
+        - Without one (chunked), the body may not go past
+          ``max_content_length``: a 413 instead of a silently cut body.
+        - A read error raised by the server (its own chunk-framing errors,
+          for one) is a 400, not a 500.
         """
         if self.shallow:
             raise RuntimeError(
                 "This request was created with 'shallow=True', reading"
                 " from the input stream is disabled."
             )
-        stream = get_input_stream(
-            self.environ, max_content_length=self.max_content_length
-        )
-        if isinstance(stream, LimitedStream) and stream._limit_is_max:
-            return _MaxLengthStream(stream._stream, stream.limit)  # type: ignore[return-value]
-        return stream
+        environ = self.environ
+        raw = t.cast(t.IO[bytes], _GuardedInput(environ["wsgi.input"]))
+        max_length = self.max_content_length
+        length = get_content_length(environ)
+        if length is not None:
+            if max_length is not None and length > max_length:
+                raise RequestEntityTooLarge()
+            return LimitedStream(raw, length)  # type: ignore[return-value]
+        if "wsgi.input_terminated" in environ:
+            if max_length is None:
+                return raw
+            return _MaxLengthStream(raw, max_length)  # type: ignore[return-value]
+        # No length and no server-terminated stream: nothing safe to read.
+        return io.BytesIO()
+
+    def get_json(
+        self, force: bool = False, silent: bool = False, cache: bool = True
+    ) -> t.Any:
+        """Parse the body as JSON; see :meth:`werkzeug.wrappers.Request.get_json`.
+
+        A document nested too deeply for the parser is a 400 like any other
+        invalid JSON (the parser raises ``RecursionError`` for it).
+        """
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            return self.on_json_loading_failed(
+                ValueError("The JSON document is nested too deeply.")
+            )
 
     @property
     def body(self) -> t.AsyncIterator[bytes]:
@@ -185,6 +214,42 @@ class Request(RequestBase):
             if current_app and current_app.debug:
                 raise
             raise BadRequest() from ebr
+
+
+class _GuardedInput(io.RawIOBase):
+    """The server's input stream, with its read errors turned into a 400.
+
+    Servers raise their own exceptions for malformed bodies (gunicorn's
+    ``InvalidChunkSize``, ...); unhandled they would end as a 500.
+    """
+
+    def __init__(self, stream: t.Any) -> None:
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def _call(self, method: str, *args: t.Any) -> t.Any:
+        try:
+            return getattr(self._stream, method)(*args)
+        except (HTTPException, RuntimeError):
+            # HTTP errors are already answers; RuntimeError is diota's own
+            # "read this body with async for" message.
+            raise
+        except Exception as e:
+            raise ClientDisconnected() from e
+
+    def readinto(self, buffer: t.Any) -> int:
+        data = self._call("read", len(buffer))
+        size = len(data)
+        buffer[:size] = data
+        return size
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._call("read", -1 if size is None else size)  # type: ignore[no-any-return]
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._call("readline", -1 if size is None else size)  # type: ignore[no-any-return]
 
 
 class _MaxLengthStream(LimitedStream):

@@ -468,3 +468,43 @@ def test_wheel_ships_the_pth_hook(tmp_path: Path) -> None:
         pth = zf.read("diota_flask_alias.pth").decode()
     assert pth.startswith("import ")
     assert "DIOTA_FLASK_ALIAS" in pth
+
+
+def test_flask_script_runs_diota_cli_with_the_alias(tmp_path: Path) -> None:
+    """The installed ``flask`` command serves an unchanged Flask app's CLI."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    flask_script = scripts / "flask"
+    assert flask_script.exists(), "diota installs a 'flask' script"
+    (tmp_path / "legacy.py").write_text(
+        textwrap.dedent(
+            """
+            from flask import Flask
+            import flask
+
+            app = Flask(__name__)
+
+            @app.route("/framework")
+            def framework():
+                return flask.__name__
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DIOTA_FLASK_ALIAS"}
+    out = subprocess.run(
+        [str(flask_script), "--app", "legacy", "routes"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "/framework" in out.stdout
+    version = subprocess.run(
+        [str(flask_script), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert "Diota" in version.stdout

@@ -271,3 +271,16 @@ def uninstall() -> None:
 
 
 install()
+
+
+def flask_command() -> None:
+    """Entry point of the ``flask`` script that diota installs.
+
+    Typing ``flask`` is the opt-in: the alias is installed for this process,
+    so an application (and its extensions) importing ``flask`` get diota,
+    then diota's command line runs (``flask run``, ``flask routes``, ...).
+    """
+    install()
+    from .cli import cli
+
+    cli.main(prog_name="flask")

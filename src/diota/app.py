@@ -581,11 +581,21 @@ class Flask(ServingHooks, _FileServing, App):
             ):
                 # Status and headers go to the constructor so a streamed
                 # body gets them before it is consumed.
-                rv = self.response_class(
-                    rv,  # type: ignore[arg-type]
-                    status=status,
-                    headers=headers,  # type: ignore[arg-type]
-                )
+                response_class = self.response_class
+                if headers is None:
+                    # PERF: werkzeug would look for a Content-Type header
+                    # (raising and catching a KeyError) only to find none.
+                    rv = response_class(
+                        rv,  # type: ignore[arg-type]
+                        status=status,
+                        mimetype=response_class.default_mimetype,
+                    )
+                else:
+                    rv = response_class(
+                        rv,  # type: ignore[arg-type]
+                        status=status,
+                        headers=headers,  # type: ignore[arg-type]
+                    )
                 status = headers = None
             elif isinstance(rv, (dict, list)):
                 rv = self.json.response(rv)

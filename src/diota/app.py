@@ -98,6 +98,13 @@ _OVERRIDABLE_STEPS = (
 )
 
 
+def _wsgi_str(value: str | None) -> str | None:
+    """A WSGI environ string (latin-1 code points) as the text it encodes."""
+    if value is None:
+        return None
+    return value.encode("latin-1").decode("utf-8", "replace")
+
+
 def _check_host_header(scheme: str, raw_host: str) -> None:
     """Reject a ``Host`` header that is no host name at all with a 400.
 
@@ -428,6 +435,27 @@ class Flask(ServingHooks, _FileServing, App):
             request.host = host
             subdomain = None
             server_name = self.config["SERVER_NAME"]
+            url_map = self.url_map
+
+            if (
+                server_name is None
+                and not url_map.host_matching
+                and not self.subdomain_matching
+                and "HTTP_UPGRADE" not in request.environ
+            ):
+                # PERF: the common case, bound from what is already known,
+                # without bind_to_environ working out the host again. The
+                # same values bind_to_environ would pass to Map.bind.
+                environ = request.environ
+                return url_map.bind(
+                    host.lower() if host else "",
+                    _wsgi_str(environ.get("SCRIPT_NAME")),
+                    url_map.default_subdomain or "",
+                    environ["wsgi.url_scheme"],
+                    environ["REQUEST_METHOD"],
+                    _wsgi_str(environ.get("PATH_INFO")),
+                    query_args=_wsgi_str(environ.get("QUERY_STRING")),
+                )
 
             if self.url_map.host_matching:
                 # Rules name their hosts; SERVER_NAME does not restrict.

@@ -520,25 +520,21 @@ async def _send_file(wrapper: FileWrapper, scope: Scope, send: Send) -> bool:
     return True
 
 
-async def _send_sync_iterable(
-    app_iter: t.Iterable[bytes], receive: Receive, send: Send, runtime: _Runtime
-) -> None:
-    """Stream a sync iterable, each step in a worker thread, always in the
-    same context (so stream_with_context's push and pop pair up)."""
-    iterator = iter(app_iter)
-    context = contextvars.copy_context()
-    done = b"<diota: end of body>"  # a unique object next() hands back at the end
+# What a body's next-chunk coroutine returns once the body is exhausted.
+_END: t.Any = object()
 
-    def step() -> bytes:
-        return next(iterator, done)
+
+async def _stream(
+    next_chunk: t.Callable[[], cabc.Awaitable[t.Any]],
+    close: t.Callable[[], cabc.Awaitable[None]],
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Send a body chunk by chunk until it ends or the client disconnects;
+    ``close`` runs either way, shielded from cancellation."""
 
     async def produce() -> None:
-        while True:
-            chunk = await anyio.to_thread.run_sync(
-                context.run, step, limiter=runtime.limiter
-            )
-            if chunk is done:
-                break
+        while (chunk := await next_chunk()) is not _END:
             if chunk:
                 await send(
                     {"type": "http.response.body", "body": chunk, "more_body": True}
@@ -548,10 +544,32 @@ async def _send_sync_iterable(
     try:
         await _until_disconnect(produce, receive)
     finally:
-        close = getattr(app_iter, "close", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(context.run, close)
+        with anyio.CancelScope(shield=True):
+            await close()
+
+
+async def _send_sync_iterable(
+    app_iter: t.Iterable[bytes], receive: Receive, send: Send, runtime: _Runtime
+) -> None:
+    """Stream a sync iterable, each step in a worker thread, always in the
+    same context (so stream_with_context's push and pop pair up)."""
+    iterator = iter(app_iter)
+    context = contextvars.copy_context()
+
+    def step() -> t.Any:
+        return next(iterator, _END)
+
+    async def next_chunk() -> t.Any:
+        return await anyio.to_thread.run_sync(
+            context.run, step, limiter=runtime.limiter
+        )
+
+    async def close() -> None:
+        closer = getattr(app_iter, "close", None)
+        if closer is not None:
+            await anyio.to_thread.run_sync(context.run, closer)
+
+    await _stream(next_chunk, close, receive, send)
 
 
 async def _send_async_body(
@@ -561,8 +579,8 @@ async def _send_async_body(
     receive: Receive,
     send: Send,
 ) -> None:
-    headers = response.get_wsgi_headers(environ)
     status_code = response.status_code
+    headers = response.get_wsgi_headers(environ)
     await send(
         {
             "type": "http.response.start",
@@ -571,28 +589,25 @@ async def _send_async_body(
         }
     )
     iterator = body.__aiter__()
-    charset = "utf-8"
+    has_body = environ["REQUEST_METHOD"] != "HEAD" and not (
+        status_code < 200 or status_code in _NO_BODY_STATUSES
+    )
 
-    async def produce() -> None:
-        if environ["REQUEST_METHOD"] != "HEAD" and not (
-            status_code < 200 or status_code in _NO_BODY_STATUSES
-        ):
-            async for chunk in iterator:
-                if isinstance(chunk, str):
-                    chunk = chunk.encode(charset)
-                if chunk:
-                    await send(
-                        {"type": "http.response.body", "body": chunk, "more_body": True}
-                    )
-        await send({"type": "http.response.body", "body": b""})
+    async def next_chunk() -> t.Any:
+        if not has_body:
+            return _END
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return _END
+        return chunk.encode() if isinstance(chunk, str) else chunk
 
-    try:
-        await _until_disconnect(produce, receive)
-    finally:
+    async def close() -> None:
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
-            with anyio.CancelScope(shield=True):
-                await aclose()
+            await aclose()
+
+    await _stream(next_chunk, close, receive, send)
 
 
 async def _until_disconnect(

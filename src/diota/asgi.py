@@ -10,6 +10,7 @@ server's loop with each sync callable hopping to a worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import collections.abc as cabc
 import contextvars
 import io
@@ -81,15 +82,14 @@ def _runtime(app: Flask) -> _Runtime:
 
 
 def _loop_key() -> t.Any:
-    import sniffio
+    """The running event loop (asyncio) or trio run: what anyio primitives
+    belong to. No asyncio loop runs in this thread under trio."""
+    loop = asyncio._get_running_loop()
+    if loop is not None:
+        return loop
+    import trio
 
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        return trio.lowlevel.current_trio_token()
-    import asyncio
-
-    return asyncio.get_running_loop()
+    return trio.lowlevel.current_trio_token()
 
 
 def _wrapped_wsgi_app(app: Flask) -> t.Any:

@@ -1,15 +1,19 @@
 """Smoke mode of the benchmark harness: a few checked requests per scenario.
 
 The timed runs stay out of the test suite; this only keeps the benchmark
-apps and the in-process driver from rotting. diota's app is always checked,
-as WSGI and as ASGI. The peers (Flask, Quart, Starlette, Falcon, FastAPI)
-come from the ``benchmarks`` extra, which the test command does not
-install: each peer is skipped through ``pytest.importorskip`` when absent.
+apps and the in-process driver from rotting. Every framework is checked.
+diota's app (as WSGI and as ASGI) and the bare floors run here, in the test
+environment. The peers (Flask, Quart, Starlette, Falcon, FastAPI) must never
+be installed next to diota, whose ``flask`` alias real Flask would clash
+with: they run in subprocesses of a virtualenv of their own, built once per
+checkout under ``.cache/bench-smoke-venv`` (see ``benchmarks/smoke.py``).
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,45 +22,86 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks import smoke as bench_smoke  # noqa: E402
 from benchmarks.apps import FRAMEWORKS  # noqa: E402
 from benchmarks.apps.common import SCENARIO_NAMES  # noqa: E402
 from benchmarks.driver import smoke  # noqa: E402
 
-#: Peer packages whose modules this test leaves behind in ``sys.modules``
-#: would shadow the flask alias for later tests in the same process.
-_PEER_PREFIXES = ("flask", "quart")
-_PEER_APPS = ("benchmarks.apps.flask_app", "benchmarks.apps.quart_app")
+#: Frameworks the test environment can run: they need nothing beyond diota
+#: and its dependencies. Every other one is a peer.
+_LOCAL_PACKAGES = {"diota", "jinja2"}
+LOCAL = [n for n, f in FRAMEWORKS.items() if set(f.requires) <= _LOCAL_PACKAGES]
+PEERS = [n for n in FRAMEWORKS if n not in LOCAL]
+
+#: Bounds on building the peers' virtualenv (about a minute with a warm
+#: network) and on one peer's smoke run.
+BUILD_TIMEOUT = 600.0
+RUN_TIMEOUT = 120.0
 
 
-@pytest.fixture
-def forget_peers() -> object:
-    """Drop real Flask and Quart from ``sys.modules`` after the test."""
-    before = set(sys.modules)
-    yield
-    for name in set(sys.modules) - before:
-        root = name.partition(".")[0]
-        if root in _PEER_PREFIXES or name in _PEER_APPS:
-            del sys.modules[name]
+def _expected(name: str) -> dict[str, str]:
+    unsupported = FRAMEWORKS[name].unsupported
+    return {s: "n/a" if s in unsupported else "ok" for s in SCENARIO_NAMES}
 
 
-@pytest.mark.parametrize("name", list(FRAMEWORKS))
-def test_benchmark_app_answers_every_scenario(name: str, forget_peers: object) -> None:
+@pytest.fixture(scope="session")
+def peer_python() -> Path:
+    """The interpreter of the peers' virtualenv, built on first use."""
+    start = time.monotonic()
+    try:
+        python = bench_smoke.ensure_venv(timeout=BUILD_TIMEOUT)
+    except bench_smoke.SmokeError as exc:
+        pytest.fail(f"could not build the peers' virtualenv: {exc}", pytrace=False)
+    print(f"peers' virtualenv ready in {time.monotonic() - start:.1f} s: {python}")
+    return python
+
+
+@pytest.mark.parametrize("name", LOCAL)
+def test_local_app_answers_every_scenario(name: str) -> None:
     framework = FRAMEWORKS[name]
-    for module in framework.requires:
-        pytest.importorskip(module)
-    if "flask" in framework.requires:
-        import flask  # already imported by importorskip above
-
-        if flask.__name__ != "flask":  # the diota alias is active here
-            pytest.skip("`flask` resolves to diota in this environment")
 
     outcome = smoke(framework, framework.load(), repeat=3)
 
     assert list(outcome) == list(SCENARIO_NAMES)
-    expected = {
-        s: "n/a" if s in framework.unsupported else "ok" for s in SCENARIO_NAMES
+    assert outcome == _expected(name)
+
+
+# The first peer builds the virtualenv inside its own setup.
+@pytest.mark.timeout(BUILD_TIMEOUT + RUN_TIMEOUT + 60)
+@pytest.mark.parametrize("name", PEERS)
+def test_peer_app_answers_every_scenario(name: str, peer_python: Path) -> None:
+    try:
+        outcome = bench_smoke.run_in(peer_python, name, timeout=RUN_TIMEOUT)
+    except bench_smoke.SmokeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+    assert list(outcome) == list(SCENARIO_NAMES)
+    assert outcome == _expected(name)
+
+
+def test_every_framework_is_smoked() -> None:
+    assert sorted(LOCAL + PEERS) == sorted(FRAMEWORKS)
+    assert {"diota-wsgi", "diota-asgi"} <= set(LOCAL)
+    assert {"flask", "quart", "starlette", "fastapi"} <= set(PEERS)
+
+
+def test_peer_requirements_come_from_the_benchmarks_extra() -> None:
+    requirements = bench_smoke.peer_requirements()
+    names = {bench_smoke._dist_name(r) for r in requirements}
+
+    assert names == {
+        *bench_smoke.PEER_DISTRIBUTIONS,
+        *bench_smoke.SHARED_DISTRIBUTIONS,
     }
-    assert outcome == expected
+    # Only what smoke mode needs: no servers, no charts.
+    assert not names & {"uvicorn", "gunicorn", "matplotlib"}
+
+
+@pytest.mark.parametrize("dist", ["flask", "quart"])
+def test_peers_are_not_installed_in_the_test_environment(dist: str) -> None:
+    # Their ``flask`` script and package would clash with diota's alias.
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution(dist)
 
 
 def test_diota_serves_both_interfaces_from_one_object() -> None:

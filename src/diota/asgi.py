@@ -153,7 +153,10 @@ class HTTPConnection:
 
         on_finish = _preserve_hook(self.scope)
         try:
-            if app._is_sync_route(endpoint):
+            if app._runs_no_user_code(endpoint):
+                # Nothing can block: the sync driver finishes it on the loop.
+                response = _run_sync(app, ctx, on_finish)
+            elif app._is_sync_route(endpoint):
                 response = await run_in_worker_thread(
                     runtime.limiter, _run_sync, app, ctx, on_finish
                 )

@@ -290,3 +290,41 @@ async def test_head_and_root_path(asgi_app: diota.Flask, asgi_request: Request) 
     rv = await asgi_request(asgi_app, "/page", "HEAD", root_path="/mounted")
     assert rv.status == 200
     assert rv.body == b""
+
+
+async def test_worker_threads_only_where_user_code_runs(
+    asgi_app: diota.Flask, asgi_request: Request, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import diota.asgi
+
+    hops: list[str] = []
+    original = diota.asgi.run_in_worker_thread
+
+    async def counting(*args: t.Any, **kwargs: t.Any) -> t.Any:
+        hops.append("hop")
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(diota.asgi, "run_in_worker_thread", counting)
+
+    @asgi_app.route("/sync")
+    def sync_view() -> str:
+        return "sync"
+
+    assert (await asgi_request(asgi_app, "/missing")).status == 404
+    assert hops == []  # nothing of the user's could run: no thread
+    assert (await asgi_request(asgi_app, "/sync")).body == b"sync"
+    assert hops == ["hop"]  # one hop for the whole sync route
+
+    seen: list[str] = []
+
+    def on_started(sender: t.Any, **extra: t.Any) -> None:
+        seen.append(threading.current_thread().name)
+
+    diota.request_started.connect(on_started, asgi_app)
+    try:
+        assert (await asgi_request(asgi_app, "/missing")).status == 404
+    finally:
+        diota.request_started.disconnect(on_started, asgi_app)
+    # A connected receiver is user code: it ran off the loop.
+    assert hops == ["hop", "hop"]
+    assert seen and seen[0] != threading.main_thread().name

@@ -102,8 +102,8 @@ def _wrapped_wsgi_app(app: Flask) -> t.Any:
     return app.__dict__.get("wsgi_app")
 
 
-class HTTPConnection:
-    """One HTTP request/response cycle."""
+class _Connection:
+    """One ASGI connection: the app and the scope's channels."""
 
     def __init__(self, app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
         self.app = app
@@ -111,14 +111,23 @@ class HTTPConnection:
         self.receive = receive
         self.send = send
 
+
+async def _ensure_started(app: Flask, runtime: _Runtime) -> None:
+    """Run the serving startup hooks once, whoever gets here first."""
+    async with runtime.startup_lock:
+        if not app._serving_started:
+            await app._startup(runtime.call)
+
+
+class HTTPConnection(_Connection):
+    """One HTTP request/response cycle."""
+
     async def run(self) -> None:
         app = self.app
         runtime = _runtime(app)
         if not app._serving_started:
             # No lifespan from this server (or the test client): start here.
-            async with runtime.startup_lock:
-                if not app._serving_started:
-                    await app._startup(runtime.call)
+            await _ensure_started(app, runtime)
 
         environ = build_environ(self.scope)
         wrapped = _wrapped_wsgi_app(app)
@@ -634,14 +643,8 @@ async def _until_disconnect(
         tg.cancel_scope.cancel()
 
 
-class Lifespan:
+class Lifespan(_Connection):
     """The lifespan protocol: startup and shutdown of the serving hooks."""
-
-    def __init__(self, app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
-        self.app = app
-        self.scope = scope
-        self.receive = receive
-        self.send = send
 
     async def run(self) -> None:
         app = self.app
@@ -650,10 +653,7 @@ class Lifespan:
             kind = message["type"]
             if kind == "lifespan.startup":
                 try:
-                    runtime = _runtime(app)
-                    async with runtime.startup_lock:
-                        if not app._serving_started:
-                            await app._startup(runtime.call)
+                    await _ensure_started(app, _runtime(app))
                 except Exception as e:
                     app.logger.exception("Startup failed")
                     await self.send(

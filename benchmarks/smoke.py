@@ -64,9 +64,7 @@ def _dist_name(requirement: str) -> str:
 
 def _declared(pyproject: Path) -> tuple[list[str], list[str]]:
     """diota's dependencies and its ``benchmarks`` extra, as written."""
-    try:
-        import tomllib
-    except ImportError:  # Python 3.10: read the installed metadata instead
+    if sys.version_info < (3, 11):  # no tomllib: read the installed metadata
         import importlib.metadata
 
         base: list[str] = []
@@ -78,6 +76,8 @@ def _declared(pyproject: Path) -> tuple[list[str], list[str]]:
             elif re.search(r"""extra\s*==\s*['"]benchmarks['"]""", marker):
                 extra.append(spec.strip())
         return base, extra
+    import tomllib
+
     with pyproject.open("rb") as f:
         project = tomllib.load(f)["project"]
     return (

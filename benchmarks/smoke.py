@@ -76,14 +76,15 @@ def _declared(pyproject: Path) -> tuple[list[str], list[str]]:
             elif re.search(r"""extra\s*==\s*['"]benchmarks['"]""", marker):
                 extra.append(spec.strip())
         return base, extra
-    import tomllib
+    else:
+        import tomllib
 
-    with pyproject.open("rb") as f:
-        project = tomllib.load(f)["project"]
-    return (
-        list(project["dependencies"]),
-        list(project["optional-dependencies"]["benchmarks"]),
-    )
+        with pyproject.open("rb") as f:
+            project = tomllib.load(f)["project"]
+        return (
+            list(project["dependencies"]),
+            list(project["optional-dependencies"]["benchmarks"]),
+        )
 
 
 def peer_requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:

@@ -100,6 +100,12 @@ _OVERRIDABLE_STEPS = (
 )
 
 
+def _plain_http_exception(e: HTTPException) -> bool:
+    """Whether ``e`` answers as werkzeug's HTTPException does (its WSGI call
+    returns ``get_response``), so the response can be built directly."""
+    return type(e).__call__ is HTTPException.__call__
+
+
 def _wsgi_str(value: str | None) -> str | None:
     """A WSGI environ string (latin-1 code points) as the text it encodes."""
     if value is None:
@@ -640,6 +646,13 @@ class Flask(ServingHooks, _FileServing, App):
                 status = headers = None
             elif isinstance(rv, (dict, list)):
                 rv = self.json.response(rv)
+            elif isinstance(rv, HTTPException) and _plain_http_exception(rv):
+                # PERF: the response the exception would produce as a WSGI
+                # app, built directly: a body in memory rather than a
+                # streamed iterator (which under ASGI costs thread hops).
+                rv = self.response_class.force_type(
+                    rv.get_response(request.environ), request.environ
+                )
             elif isinstance(rv, BaseResponse) or callable(rv):
                 # Another response class, or a WSGI application.
                 try:

@@ -20,6 +20,7 @@ import tempfile
 import typing as t
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import FileWrapper
@@ -634,6 +635,9 @@ async def _until_disconnect(
                 if message["type"] == "http.disconnect":
                     tg.cancel_scope.cancel()
                     return
+                # Anything else is not for us; yield so that a receive that
+                # answers at once cannot starve the body being sent.
+                await anyio.lowlevel.checkpoint()
 
         tg.start_soon(watch)
         try:

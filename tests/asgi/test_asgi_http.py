@@ -328,3 +328,40 @@ async def test_worker_threads_only_where_user_code_runs(
     # A connected receiver is user code: it ran off the loop.
     assert hops == ["hop", "hop"]
     assert seen and seen[0] != threading.main_thread().name
+
+
+async def test_streaming_survives_a_receive_that_never_blocks(
+    asgi_app: diota.Flask, asgi_scope: t.Callable[..., dict[str, t.Any]]
+) -> None:
+    """A server whose receive() answers at once with non-disconnect messages
+    must not starve the body being streamed (the watcher yields)."""
+
+    @asgi_app.route("/stream")
+    def stream_view() -> t.Any:
+        def body() -> t.Iterator[str]:
+            yield from ("a", "b", "c")
+
+        return body()
+
+    sent: list[bytes] = []
+
+    async def receive() -> dict[str, t.Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, t.Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message.get("body", b""))
+
+    with anyio.fail_after(10):
+        await asgi_app(asgi_scope("/stream"), receive, send)
+    assert b"".join(sent) == b"abc"
+
+
+async def test_http_errors_are_sent_whole_not_streamed(
+    asgi_app: diota.Flask, asgi_request: Request
+) -> None:
+    rv = await asgi_request(asgi_app, "/missing")
+    assert rv.status == 404
+    assert len(rv.chunks) == 1
+    assert b"Not Found" in rv.body
+    assert rv.header("content-length") == str(len(rv.body))

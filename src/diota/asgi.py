@@ -658,6 +658,10 @@ class Lifespan(_Connection):
             if kind == "lifespan.startup":
                 try:
                     await _ensure_started(app, _runtime(app))
+                    state = self.scope.get("state")
+                    if state is not None:
+                        # The server copies this into every request's scope.
+                        state.update(app.serving_state)
                 except Exception as e:
                     app.logger.exception("Startup failed")
                     await self.send(

@@ -39,6 +39,9 @@ class ServingHooks:
         #: Generator functions run up to their ``yield`` at startup and
         #: finished at shutdown.
         self.while_serving_gens: list[WhileServingCallable] = []
+        #: Values that ``before_serving`` hooks store for requests to read
+        #: as :attr:`Request.state` (under ASGI, through the lifespan state).
+        self.serving_state: dict[str, t.Any] = {}
         self._serving_state: list[t.Any] = []
         self._serving_lock = threading.Lock()
         self._serving_started = False

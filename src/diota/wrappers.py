@@ -171,6 +171,22 @@ class Request(RequestBase):
                 ValueError("The JSON document is nested too deeply.")
             )
 
+    @cached_property
+    def state(self) -> dict[str, t.Any]:
+        """Values shared from serving startup: under ASGI the lifespan
+        ``state`` the server copies into each request (what the app put in
+        :attr:`Flask.serving_state` during ``before_serving``); under WSGI a
+        copy of :attr:`Flask.serving_state` itself.
+
+        .. versionadded:: 0.2
+        """
+        scope = self.environ.get("asgi.scope")
+        if scope is not None and "state" in scope:
+            return scope["state"]  # type: ignore[no-any-return]
+        from .globals import current_app
+
+        return dict(current_app.serving_state) if current_app else {}
+
     @property
     def body(self) -> t.AsyncIterator[bytes]:
         """The request body as an async iterator of byte chunks::

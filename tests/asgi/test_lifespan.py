@@ -114,3 +114,74 @@ def test_serving_hooks_run_once_under_wsgi() -> None:
     client.get("/")
     assert events == ["start"]
     app._shutdown_sync()
+
+
+async def test_serving_state_reaches_requests_through_the_lifespan_state() -> None:
+    app = diota.Flask(__name__)
+
+    @app.before_serving
+    def start() -> None:
+        app.serving_state["pool"] = "the pool"
+
+    @app.route("/")
+    def index() -> str:
+        return str(diota.request.state["pool"])
+
+    lifespan_state: dict[str, t.Any] = {}
+    incoming = [{"type": "lifespan.startup"}]
+
+    async def receive() -> dict[str, t.Any]:
+        if incoming:
+            return incoming.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    sent: list[dict[str, t.Any]] = []
+
+    async def send(message: dict[str, t.Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": lifespan_state}
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(app, scope, receive, send)
+        with anyio.fail_after(5):
+            while not sent:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert sent == [{"type": "lifespan.startup.complete"}]
+    assert lifespan_state == {"pool": "the pool"}
+
+    # A server copies the lifespan state into each request's scope.
+    body: list[bytes] = []
+
+    async def request_receive() -> dict[str, t.Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def request_send(message: dict[str, t.Any]) -> None:
+        if message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    http_scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/",
+        "query_string": b"",
+        "headers": [],
+        "state": dict(lifespan_state),
+    }
+    await app(http_scope, request_receive, request_send)
+    assert b"".join(body) == b"the pool"
+
+
+def test_serving_state_under_wsgi() -> None:
+    app = diota.Flask(__name__)
+
+    @app.before_serving
+    def start() -> None:
+        app.serving_state["pool"] = "wsgi pool"
+
+    @app.route("/")
+    def index() -> str:
+        return str(diota.request.state["pool"])
+
+    assert app.test_client(interface="wsgi").get("/").data == b"wsgi pool"

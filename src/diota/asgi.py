@@ -43,7 +43,6 @@ Send = t.Callable[[Message], cabc.Awaitable[None]]
 
 # Statuses and methods whose responses carry no body.
 _NO_BODY_STATUSES = frozenset({204, 304})
-_CHUNK_SIZE = 64 * 1024
 
 
 async def handle(app: Flask, scope: Scope, receive: Receive, send: Send) -> None:

@@ -127,22 +127,31 @@ def digest(data: bytes) -> dict[str, t.Any]:
     return {"length": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def send_body(
+    server: Running,
+    path: str,
+    body: bytes,
+    content_type: str,
+    framing: str,
+    chunk_size: int,
+) -> t.Any:
+    """POST ``body`` with a Content-Length, or chunked in ``chunk_size`` pieces."""
+    if framing == "chunked":
+        return exchange(
+            server.port, post_chunked(path, content_type), chunked(body, chunk_size)
+        )
+    return exchange(server.port, post(path, body, content_type))
+
+
 # -- request bodies and MAX_CONTENT_LENGTH --------------------------------------
 
 
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_body_at_the_limit_arrives_whole(running_server: Running, framing: str) -> None:
     data = os.urandom(MAX_CONTENT_LENGTH)
-    if framing == "chunked":
-        response = exchange(
-            running_server.port,
-            post_chunked("/echo", "application/octet-stream"),
-            chunked(data, 10_000),
-        )
-    else:
-        response = exchange(
-            running_server.port, post("/echo", data, "application/octet-stream")
-        )
+    response = send_body(
+        running_server, "/echo", data, "application/octet-stream", framing, 10_000
+    )
     assert response.status == 200, _explain(running_server, response)
     assert response.json() == digest(data)
 
@@ -360,12 +369,7 @@ def test_malformed_multipart_is_400(
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_too_many_parts_is_413(running_server: Running, framing: str) -> None:
     body = multipart(*(part(f"f{i}", b"v") for i in range(MAX_FORM_PARTS + 5)))
-    if framing == "chunked":
-        response = exchange(
-            running_server.port, post_chunked("/form", MULTIPART), chunked(body, 50)
-        )
-    else:
-        response = exchange(running_server.port, post("/form", body, MULTIPART))
+    response = send_body(running_server, "/form", body, MULTIPART, framing, 50)
     assert_client_error(running_server, response, 413)
     assert_serving(running_server)
 
@@ -375,12 +379,7 @@ def test_multipart_field_over_memory_limit_is_413(
     running_server: Running, framing: str
 ) -> None:
     body = multipart(part("name", b"n" * (MAX_FORM_MEMORY_SIZE + 1)))
-    if framing == "chunked":
-        response = exchange(
-            running_server.port, post_chunked("/form", MULTIPART), chunked(body, 4000)
-        )
-    else:
-        response = exchange(running_server.port, post("/form", body, MULTIPART))
+    response = send_body(running_server, "/form", body, MULTIPART, framing, 4000)
     assert_client_error(running_server, response, 413)
     assert_serving(running_server)
 
@@ -394,12 +393,7 @@ def test_long_urlencoded_field_arrives_whole(
     name = "n" * (MAX_FORM_MEMORY_SIZE + 1000)
     body = b"name=" + name.encode()
     urlencoded = "application/x-www-form-urlencoded"
-    if framing == "chunked":
-        response = exchange(
-            running_server.port, post_chunked("/form", urlencoded), chunked(body, 5000)
-        )
-    else:
-        response = exchange(running_server.port, post("/form", body, urlencoded))
+    response = send_body(running_server, "/form", body, urlencoded, framing, 5000)
     assert response.status == 200, _explain(running_server, response)
     assert response.json() == {"name": name, "fields": 1, "files": {}}
 

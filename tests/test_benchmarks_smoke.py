@@ -12,6 +12,7 @@ checkout under ``.cache/bench-smoke-venv`` (see ``benchmarks/smoke.py``).
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -81,7 +82,7 @@ def test_peer_app_answers_every_scenario(name: str, peer_python: Path) -> None:
 
 def test_every_framework_is_smoked() -> None:
     assert sorted(LOCAL + PEERS) == sorted(FRAMEWORKS)
-    assert {"diota-wsgi", "diota-asgi"} <= set(LOCAL)
+    assert {"diota-wsgi", "diota-asgi", "diota-asgi-def"} <= set(LOCAL)
     assert {"flask", "quart", "starlette", "fastapi"} <= set(PEERS)
 
 
@@ -105,7 +106,25 @@ def test_peers_are_not_installed_in_the_test_environment(dist: str) -> None:
 
 
 def test_diota_serves_both_interfaces_from_one_object() -> None:
-    wsgi, asgi = FRAMEWORKS["diota-wsgi"], FRAMEWORKS["diota-asgi"]
+    wsgi, asgi = FRAMEWORKS["diota-wsgi"], FRAMEWORKS["diota-asgi-def"]
     assert wsgi.load() is asgi.load()
     assert (wsgi.interface, asgi.interface) == ("wsgi", "asgi")
     assert not wsgi.unsupported and not asgi.unsupported
+
+
+def test_the_asgi_row_is_the_same_app_written_with_async_views() -> None:
+    flask_style = FRAMEWORKS["diota-asgi-def"].load()
+    asgi_style = FRAMEWORKS["diota-asgi"].load()
+    assert flask_style is not asgi_style
+    assert set(asgi_style.view_functions) == set(flask_style.view_functions)
+    assert all(
+        inspect.iscoroutinefunction(view)
+        for endpoint, view in asgi_style.view_functions.items()
+        if endpoint != "static"  # diota's own file-serving view
+    )
+    assert not inspect.iscoroutinefunction(flask_style.view_functions["plaintext"])
+    hooks = [
+        *asgi_style.before_request_funcs["hooks"],
+        *asgi_style.after_request_funcs["hooks"],
+    ]
+    assert hooks and all(inspect.iscoroutinefunction(hook) for hook in hooks)

@@ -58,7 +58,20 @@ FRAMEWORKS: dict[str, Framework] = {
             "no coroutine responders under WSGI; no sessions",
         ),
         Framework("bare-asgi", "asgi", _P + "bare_asgi:app", ("jinja2",)),
-        Framework("diota-asgi", "asgi", _P + "diota_app:app", ("diota",)),
+        Framework(
+            "diota-asgi",
+            "asgi",
+            _P + "diota_async_app:app",
+            ("diota",),
+            note="async def views and hooks, as the Starlette and Quart apps",
+        ),
+        Framework(
+            "diota-asgi-def",
+            "asgi",
+            _P + "diota_app:app",
+            ("diota",),
+            note="the Flask app verbatim: each def view runs in a worker thread",
+        ),
         Framework(
             "starlette", "asgi", _P + "starlette_app:app", ("starlette", "multipart")
         ),

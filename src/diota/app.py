@@ -25,10 +25,12 @@ import click
 from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadHost
 from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
 from werkzeug.routing import BuildError
+from werkzeug.routing import Map
 from werkzeug.routing import MapAdapter
 from werkzeug.routing import RequestRedirect
 from werkzeug.routing import RoutingException
@@ -111,6 +113,45 @@ def _wsgi_str(value: str | None) -> str | None:
     if value is None:
         return None
     return value.encode("latin-1").decode("utf-8", "replace")
+
+
+# Host header -> the server name Map.bind would compute (lowered, IDNA).
+# Bounded: hosts come from clients, so an attacker could vary them.
+_bound_hosts: dict[str, str] = {}
+
+
+def _bind_to_host(
+    url_map: Map,
+    host: str,
+    script_name: str | None,
+    subdomain: str,
+    url_scheme: str,
+    method: str,
+    path_info: str | None,
+    query_args: str | None,
+) -> MapAdapter:
+    """What ``url_map.bind(host, ...)`` returns, for a host already
+    validated; PERF: the host's IDNA form is computed once, not per request."""
+    server_name = _bound_hosts.get(host)
+    if server_name is None:
+        name, port_sep, port = host.lower().partition(":")
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError as e:
+            raise BadHost() from e
+        if len(_bound_hosts) >= 512:
+            _bound_hosts.clear()
+        server_name = _bound_hosts[host] = f"{name}{port_sep}{port}"
+    return MapAdapter(
+        url_map,
+        server_name,
+        script_name if script_name is not None else "/",
+        subdomain,
+        url_scheme,
+        path_info if path_info is not None else "/",
+        method,
+        query_args,
+    )
 
 
 def _check_host_header(scheme: str, raw_host: str) -> None:
@@ -466,8 +507,9 @@ class Flask(ServingHooks, _FileServing, App):
                 # without bind_to_environ working out the host again. The
                 # same values bind_to_environ would pass to Map.bind.
                 environ = request.environ
-                return url_map.bind(
-                    host.lower() if host else "",
+                return _bind_to_host(
+                    url_map,
+                    host,
                     _wsgi_str(environ.get("SCRIPT_NAME")),
                     url_map.default_subdomain or "",
                     environ["wsgi.url_scheme"],

@@ -30,6 +30,7 @@ from .concurrency import Caller
 from .concurrency import drive
 from .concurrency import run_in_worker_thread
 from .globals import _cv_app
+from .wrappers import _sent_as_is
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from .app import Flask
@@ -475,6 +476,16 @@ async def send_response(
         body, (cabc.Iterable, str, bytes)
     ):
         await _send_async_body(response, body, environ, receive, send)
+        return
+    if _sent_as_is(response, environ["REQUEST_METHOD"]):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": _encode_headers(response.headers.to_wsgi_list()),
+            }
+        )
+        await send({"type": "http.response.body", "body": b"".join(body)})
         return
 
     app_iter, status, headers = response.get_wsgi_response(environ)

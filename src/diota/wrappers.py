@@ -330,3 +330,41 @@ class Response(ResponseBase):
         if current_app:
             return current_app.config["MAX_COOKIE_SIZE"]  # type: ignore[no-any-return]
         return super().max_cookie_size
+
+
+# werkzeug's methods that turn a response into the WSGI triple; a response
+# class overriding any of them takes werkzeug's full path.
+_WSGI_METHODS = ("__call__", "get_wsgi_response", "get_wsgi_headers", "get_app_iter")
+_plain_classes: dict[type, bool] = {}
+
+
+def _sent_as_is(response: t.Any, method: str) -> bool:
+    """Whether werkzeug would send ``response`` exactly as it stands: a 200
+    with a list body of bytes and a known length, no URL headers to rewrite,
+    nothing to call on close, and not a HEAD request.
+
+    Both adapters then send its status, headers and body directly (PERF:
+    werkzeug's ``get_wsgi_response`` copies and rescans the headers).
+    """
+    cls = type(response)
+    plain = _plain_classes.get(cls)
+    if plain is None:
+        plain = _plain_classes[cls] = all(
+            getattr(cls, name) is getattr(ResponseBase, name) for name in _WSGI_METHODS
+        )
+    if not plain or response.status_code != 200 or response._on_close:
+        return False
+    if method == "HEAD" or response.direct_passthrough:
+        return False
+    if type(response.response) is not list or not all(
+        type(chunk) is bytes for chunk in response.response
+    ):
+        return False  # werkzeug encodes str items on the way out
+    has_length = False
+    for key, _ in response.headers:
+        lower = key.lower()
+        if lower == "content-length":
+            has_length = True
+        elif lower in ("location", "content-location"):
+            return False
+    return has_length

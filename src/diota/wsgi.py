@@ -10,13 +10,12 @@ from __future__ import annotations
 import collections.abc as cabc
 import typing as t
 
-from werkzeug.wrappers import Response as BaseResponse
-
 from .concurrency import _in_asgi_worker
 from .concurrency import drive
 from .concurrency import process_loop
 from .concurrency import run_coroutine_sync
 from .globals import _cv_app
+from .wrappers import _sent_as_is
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse
@@ -56,7 +55,7 @@ def handle(
     ctx = app.request_context(environ)
     response = drive(app._run_request(ctx, app._sync_call, on_finish))
     body = response.response
-    if type(body) is list and _plain_response(response, environ):
+    if _sent_as_is(response, environ["REQUEST_METHOD"]):
         # PERF: what werkzeug's get_wsgi_response would produce for this
         # response, without copying and rescanning its headers.
         start_response(response.status, response.headers.to_wsgi_list())
@@ -66,38 +65,6 @@ def handle(
     ):
         response.response = _SyncIterator(body)
     return response(environ, start_response)
-
-
-# werkzeug's methods that turn a response into the WSGI triple; a response
-# class overriding any of them takes werkzeug's full path.
-_WSGI_METHODS = ("__call__", "get_wsgi_response", "get_wsgi_headers", "get_app_iter")
-_plain_classes: dict[type, bool] = {}
-
-
-def _plain_response(response: t.Any, environ: WSGIEnvironment) -> bool:
-    """Whether werkzeug would send ``response`` exactly as it stands: a 200
-    with a known length, no URL headers to rewrite, nothing to call on
-    close, and not a HEAD request."""
-    cls = type(response)
-    plain = _plain_classes.get(cls)
-    if plain is None:
-        plain = _plain_classes[cls] = all(
-            getattr(cls, name) is getattr(BaseResponse, name) for name in _WSGI_METHODS
-        )
-    if not plain or response.status_code != 200 or response._on_close:
-        return False
-    if environ["REQUEST_METHOD"] == "HEAD" or response.direct_passthrough:
-        return False
-    if not all(type(chunk) is bytes for chunk in response.response):
-        return False  # werkzeug encodes str items on the way out
-    has_length = False
-    for key, _ in response.headers:
-        lower = key.lower()
-        if lower == "content-length":
-            has_length = True
-        elif lower in ("location", "content-location"):
-            return False
-    return has_length
 
 
 class _SyncIterator:

@@ -24,8 +24,8 @@ from urllib.parse import quote as _url_quote
 import click
 from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableDict
-from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import BadHost
+from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError

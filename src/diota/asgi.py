@@ -485,7 +485,9 @@ async def send_response(
                 "headers": _encode_headers(response.headers.to_wsgi_list()),
             }
         )
-        await send({"type": "http.response.body", "body": b"".join(body)})
+        # _sent_as_is checked: a list of bytes.
+        chunks = t.cast("list[bytes]", body)
+        await send({"type": "http.response.body", "body": b"".join(chunks)})
         return
 
     app_iter, status, headers = response.get_wsgi_response(environ)

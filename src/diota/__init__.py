@@ -14,6 +14,7 @@ from .globals import current_app as current_app
 from .globals import g as g
 from .globals import request as request
 from .globals import session as session
+from .globals import websocket as websocket
 from .helpers import abort as abort
 from .helpers import flash as flash
 from .helpers import get_flashed_messages as get_flashed_messages
@@ -40,6 +41,7 @@ from .templating import render_template as render_template
 from .templating import render_template_string as render_template_string
 from .templating import stream_template as stream_template
 from .templating import stream_template_string as stream_template_string
+from .websockets import WebSocketDisconnect as WebSocketDisconnect
 from .wrappers import Request as Request
 from .wrappers import Response as Response
 
@@ -49,6 +51,7 @@ __all__ = [
     "Flask",
     "Request",
     "Response",
+    "WebSocketDisconnect",
     "abort",
     "after_this_request",
     "appcontext_popped",
@@ -84,4 +87,5 @@ __all__ = [
     "stream_with_context",
     "template_rendered",
     "url_for",
+    "websocket",
 ]

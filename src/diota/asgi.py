@@ -1,7 +1,7 @@
 """The ASGI adapter: scope, receive and send in; the core pipeline; messages out.
 
 Protocol only. One class per scope type (``http``, ``lifespan``; websockets
-come with :mod:`diota.websocket`). The request is built from the scope and a
+are served by :mod:`diota.websockets`). The request is built from the scope and a
 body read before the view runs, so Flask's sync accessors never block the
 loop; the core pipeline then runs either entirely in one worker thread (a
 route whose every callable is sync: one thread hop per request) or on the
@@ -54,8 +54,12 @@ async def handle(app: Flask, scope: Scope, receive: Receive, send: Send) -> None
     elif kind == "lifespan":
         await Lifespan(app, scope, receive, send).run()
     elif kind == "websocket":
-        # No websocket routes yet: refuse the handshake (the server answers 403).
-        await send({"type": "websocket.close", "code": 1000})
+        from .websockets import serve
+
+        runtime = _runtime(app)
+        if not app._serving_started:
+            await _ensure_started(app, runtime)
+        await serve(app, scope, receive, send, runtime.call)
     else:
         raise RuntimeError(f"diota does not handle ASGI scope type {kind!r}.")
 
@@ -294,7 +298,8 @@ def build_environ(scope: Scope) -> dict[str, t.Any]:
         path = path[len(root_path) :]
     server = scope.get("server") or ("localhost", 80)
     environ: dict[str, t.Any] = {
-        "REQUEST_METHOD": scope["method"],
+        # A websocket scope has no method: its handshake is a GET.
+        "REQUEST_METHOD": scope.get("method", "GET"),
         "SCRIPT_NAME": root_path.encode().decode("latin-1"),
         "PATH_INFO": path.encode().decode("latin-1"),
         "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),

@@ -261,6 +261,10 @@ class RequestContext:
             self.request.url_rule, self.request.view_args = result  # type: ignore[assignment]
         except HTTPException as e:
             self.request.routing_exception = e
+        if self.app._has_websocket_rules:
+            from .websockets import check_route_kind
+
+            check_route_kind(self)
 
     @property
     def session(self) -> SessionMixin:
@@ -302,6 +306,12 @@ class RequestContext:
         if self.url_adapter is not None and not self._matched:
             self.match_request()
 
+    async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
+        """The teardown functions of this kind of context."""
+        await self.app._step(
+            "do_teardown_request", self.app._do_teardown_request, call, exc
+        )
+
     def pop(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]
         """Pop this context; on the last pop run teardown and close the request."""
         drive(self._pop(exc, self.app._sync_call))
@@ -312,9 +322,7 @@ class RequestContext:
             if clear_request:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await self.app._step(
-                    "do_teardown_request", self.app._do_teardown_request, call, exc
-                )
+                await self._teardown(exc, call)
                 request_close = getattr(self.request, "close", None)
                 if request_close is not None:
                     request_close()

@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from .ctx import AppContext
     from .ctx import RequestContext
     from .sessions import SessionMixin
+    from .websockets import WebSocket
     from .wrappers import Request
 
 
@@ -55,4 +56,16 @@ request: Request = LocalProxy(  # type: ignore[assignment]
 )
 session: SessionMixin = LocalProxy(  # type: ignore[assignment]
     _cv_request, "session", unbound_message=_no_req_msg
+)
+
+_no_websocket_msg = """\
+Working outside of WebSocket context.
+
+Something needed the current WebSocket, which exists only while a handler
+registered with @app.websocket runs (under an ASGI server, or through
+client.websocket() in tests).\
+"""
+_cv_websocket: ContextVar[WebSocket] = ContextVar("diota.websocket")
+websocket: WebSocket = LocalProxy(  # type: ignore[assignment]
+    _cv_websocket, unbound_message=_no_websocket_msg
 )

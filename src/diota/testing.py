@@ -31,6 +31,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from werkzeug.datastructures import Headers
     from werkzeug.test import TestResponse
 
+    from ._websocket_testing import WebSocketTestSession
     from .app import Flask
 
 
@@ -334,6 +335,43 @@ class FlaskClient(Client):
                 self.application.asgi_app, environ, self.asgi_backend, buffered
             )
         return werkzeug.test.run_wsgi_app(self.application, environ, buffered=buffered)
+
+    def websocket(
+        self,
+        path: str,
+        *args: t.Any,
+        subprotocols: t.Sequence[str] = (),
+        timeout: float = 10.0,
+        **kwargs: t.Any,
+    ) -> WebSocketTestSession:
+        """Open a WebSocket to the app, in-process, for a ``with`` block::
+
+            with client.websocket("/echo") as ws:
+                ws.send("hi")
+                assert ws.receive() == "hi"
+
+        The handshake is built like a request (``query_string``,
+        ``headers``, the client's cookies) and served by the app's ASGI
+        interface, whatever :attr:`interface` is: WebSockets need ASGI. It
+        runs on :attr:`asgi_backend`.
+
+        :param subprotocols: subprotocols the client offers.
+        :param timeout: seconds to wait for each message from the app.
+
+        .. versionadded:: 0.3
+        """
+        from ._websocket_testing import WebSocketTestSession
+
+        request = self._request_from_builder_args((path, *args), kwargs)
+        environ = request.environ
+        self._add_cookies_to_wsgi(environ)
+        return WebSocketTestSession(
+            self.application.asgi_app,
+            environ,
+            self.asgi_backend,
+            subprotocols=subprotocols,
+            timeout=timeout,
+        )
 
     def __enter__(self) -> FlaskClient:
         if self.preserve_context:

@@ -182,3 +182,41 @@ def headers() -> Response:
 @app.errorhandler(413)
 def too_large(error: Exception) -> tuple[dict[str, object], int]:
     return {"error": "too large", "limit": MAX_CONTENT_LENGTH}, 413
+
+
+# -- WebSockets (served by the ASGI servers; WSGI ones answer 400) -----------------
+
+
+@app.websocket("/ws/echo/<name>")
+async def ws_echo(name: str) -> None:
+    from diota import websocket
+
+    await websocket.accept(
+        subprotocol="chat" if "chat" in websocket.subprotocols else None
+    )
+    await websocket.send(f"hello {name} {session.get('user', 'anonymous')}")
+    try:
+        async for message in websocket:
+            await websocket.send(message)
+    finally:
+        # The client went away: what a disconnect test looks for.
+        _record(f"ws-closed {name}")
+
+
+@app.websocket("/ws/sync")
+def ws_sync() -> None:
+    from diota import websocket
+
+    for message in websocket:
+        websocket.send(str(message).upper())
+
+
+@app.websocket("/ws/private")
+async def ws_private() -> object:
+    return "members only", 403
+
+
+@app.route("/login/<user>")
+def login(user: str) -> str:
+    session["user"] = user
+    return "ok"

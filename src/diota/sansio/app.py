@@ -109,6 +109,9 @@ class App(Scaffold):
     #: Class returned by :meth:`test_cli_runner`.
     test_cli_runner_class: type[FlaskCliRunner] | None = None
 
+    # Set once a WebSocket rule is added (see add_url_rule).
+    _has_websocket_rules = False
+
     default_config: dict[str, t.Any]
     response_class: type[Response]
 
@@ -331,6 +334,9 @@ class App(Scaffold):
         rule_obj.provide_automatic_options = provide_automatic_options  # type: ignore[attr-defined]
 
         self.url_map.add(rule_obj)
+        if rule_obj.websocket:
+            # Lets requests skip the HTTP-or-WebSocket check in apps without any.
+            self._has_websocket_rules = True
         if view_func is not None:
             old_func = self.view_functions.get(endpoint)
             if old_func is not None and old_func != view_func:

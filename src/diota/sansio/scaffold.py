@@ -35,6 +35,7 @@ T_after_request = t.TypeVar("T_after_request", bound=ft.AfterRequestCallable[t.A
 T_before_request = t.TypeVar("T_before_request", bound=ft.BeforeRequestCallable)
 T_error_handler = t.TypeVar("T_error_handler", bound=ft.ErrorHandlerCallable)
 T_teardown = t.TypeVar("T_teardown", bound=ft.TeardownCallable)
+T_after_websocket = t.TypeVar("T_after_websocket", bound=t.Callable[..., t.Any])
 T_template_context_processor = t.TypeVar(
     "T_template_context_processor", bound=ft.TemplateContextProcessorCallable
 )
@@ -123,6 +124,21 @@ class Scaffold:
 
         #: Blueprint name -> functions run when each request context is torn down.
         self.teardown_request_funcs: dict[
+            ft.AppOrBlueprintKey, list[ft.TeardownCallable]
+        ] = defaultdict(list)
+
+        #: Blueprint name -> functions run before each WebSocket handler.
+        self.before_websocket_funcs: dict[
+            ft.AppOrBlueprintKey, list[ft.BeforeRequestCallable]
+        ] = defaultdict(list)
+
+        #: Blueprint name -> functions run after each WebSocket handler.
+        self.after_websocket_funcs: dict[
+            ft.AppOrBlueprintKey, list[t.Callable[..., t.Any]]
+        ] = defaultdict(list)
+
+        #: Blueprint name -> functions run when each WebSocket context is torn down.
+        self.teardown_websocket_funcs: dict[
             ft.AppOrBlueprintKey, list[ft.TeardownCallable]
         ] = defaultdict(list)
 
@@ -236,6 +252,55 @@ class Scaffold:
             return f
 
         return decorator
+
+    @setupmethod
+    def websocket(self, rule: str, **options: t.Any) -> t.Callable[[T_route], T_route]:
+        """Decorate a WebSocket handler for ``rule`` (served under ASGI).
+
+        The rule is part of the URL map like any route (converters,
+        blueprints, :func:`~diota.url_for`), matched only by WebSocket
+        handshakes. The handler talks to the client through
+        :data:`~diota.websocket`; if it returns a response before accepting,
+        the handshake is refused with it.
+
+        .. versionadded:: 0.3
+        """
+        if "methods" in options:
+            raise TypeError("A WebSocket route takes no 'methods'.")
+        options.setdefault("provide_automatic_options", False)
+        return self.route(rule, websocket=True, **options)
+
+    @setupmethod
+    def before_websocket(self, f: T_before_request) -> T_before_request:
+        """Run ``f`` before each WebSocket handler; if it returns a value,
+        the handshake is refused with that response and the handler does not
+        run (an authentication check, say).
+
+        .. versionadded:: 0.3
+        """
+        self.before_websocket_funcs.setdefault(None, []).append(f)
+        return f
+
+    @setupmethod
+    def after_websocket(self, f: T_after_websocket) -> T_after_websocket:
+        """Run ``f`` after each WebSocket handler, with the response that
+        refuses the handshake, or ``None`` once the connection was accepted;
+        it returns the same kind of value.
+
+        .. versionadded:: 0.3
+        """
+        self.after_websocket_funcs.setdefault(None, []).append(f)
+        return f
+
+    @setupmethod
+    def teardown_websocket(self, f: T_teardown) -> T_teardown:
+        """Run ``f`` once when each WebSocket context is torn down, with the
+        unhandled exception or ``None`` (a client disconnect is no error).
+
+        .. versionadded:: 0.3
+        """
+        self.teardown_websocket_funcs.setdefault(None, []).append(f)
+        return f
 
     @setupmethod
     def add_url_rule(

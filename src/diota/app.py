@@ -42,6 +42,7 @@ from werkzeug.wsgi import get_host
 
 from . import cli
 from . import typing as ft
+from .background import BackgroundTasks
 from .blueprints import _FileServing
 from .concurrency import Caller
 from .concurrency import drive
@@ -457,6 +458,43 @@ class Flask(ServingHooks, _FileServing, App):
         return cls(self, **kwargs)
 
     # -- contexts ----------------------------------------------------------------
+
+    @cached_property
+    def _background(self) -> BackgroundTasks:
+        return BackgroundTasks(self)
+
+    def add_background_task(
+        self, func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any
+    ) -> None:
+        """Run ``func(*args, **kwargs)`` (``def`` or ``async def``) in the
+        background, once the current response has been sent (at once when
+        called outside a request, or from a WebSocket handler).
+
+        It runs in a new application context with a copy of ``g``: the
+        request is over by then, so ``request`` and ``session`` are not
+        available; pass what the task needs as arguments. Under ASGI it runs
+        on the server's loop (a ``def`` task in a worker thread); under WSGI
+        on the process's event loop thread or in a worker thread. Errors are
+        logged with :attr:`logger`. Shutdown waits for running tasks before
+        the ``after_serving`` hooks.
+
+        .. versionadded:: 0.3
+        """
+        task = self._background.bind(func, args, kwargs)
+        ctx = _cv_request.get(None)
+        if ctx is None or ctx.app is not self or ctx._responded or ctx.is_websocket:
+            self._background.start_detached([task])
+            return
+        if ctx._background_tasks is None:
+            ctx._background_tasks = []
+        ctx._background_tasks.append(task)
+        self._background.queued += 1
+
+    def _start_background_tasks(self, ctx: RequestContext) -> None:
+        """The response of ``ctx`` is sent: start its tasks, detached."""
+        ctx._responded = True
+        if ctx._background_tasks:
+            self._background.start_detached(ctx._background_tasks)
 
     def app_context(self) -> AppContext:
         """A new application context; use it in a ``with`` block."""

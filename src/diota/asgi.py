@@ -180,6 +180,12 @@ class HTTPConnection(_Connection):
             await send_response(
                 response, environ, self.scope, self.receive, self.send, runtime
             )
+            ctx._responded = True
+            if ctx._background_tasks:
+                # In this task: the server keeps it alive after the response.
+                await app._background.run_after_response(
+                    ctx._background_tasks, runtime.call
+                )
         finally:
             # The body buffer is ours (under WSGI the server owns wsgi.input),
             # unless the test client keeps this request alive to inspect it.
@@ -644,6 +650,7 @@ async def _until_disconnect(
     produce: t.Callable[[], cabc.Awaitable[None]], receive: Receive
 ) -> None:
     """Run ``produce`` until it finishes or the client disconnects."""
+    error: Exception | None = None
     async with anyio.create_task_group() as tg:
 
         async def watch() -> None:
@@ -661,7 +668,13 @@ async def _until_disconnect(
             await produce()
         except OSError:
             pass  # The server could not send: the client is gone.
+        except Exception as e:
+            # Raised again outside the task group, which would wrap it in
+            # an ExceptionGroup: the server and tests see the body's error.
+            error = e
         tg.cancel_scope.cancel()
+    if error is not None:
+        raise error
 
 
 class Lifespan(_Connection):

@@ -28,6 +28,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIEnvironment
 
     from .app import Flask
+    from .background import Task
     from .sessions import SessionMixin
     from .wrappers import Request
 
@@ -235,6 +236,13 @@ class RequestContext:
         self._cv_tokens: list[
             tuple[contextvars.Token[RequestContext], AppContext | None]
         ] = []
+        # Tasks from add_background_task, started once the response is sent;
+        # then _responded is set and later tasks start at once.
+        self._background_tasks: list[Task] | None = None
+        self._responded = False
+
+    #: Whether this is a WebSocket connection's context.
+    is_websocket = False
 
     def copy(self) -> RequestContext:
         """A new context for the same request object and session.

@@ -105,6 +105,9 @@ class ServingHooks:
         if self._serving_stopped or not self._serving_started:
             return
         self._serving_stopped = True
+        background = self.__dict__.get("_background")
+        if background is not None and background.running:
+            await call(background.wait)
         for func in self.after_serving_funcs:
             await call(func)
         while self._serving_state:

@@ -290,9 +290,17 @@ class FlaskClient(Client):
         # earlier hop) are popped before the next one runs.
         self._context_stack.close()
 
+        queued = self._background_tasks_queued()
         response = super().open(
             request, buffered=buffered, follow_redirects=follow_redirects
         )
+        if self._background_tasks_queued() > queued:
+            # The request queued background tasks: read the body so they
+            # start (as after a server sent it) and let them finish, so the
+            # test sees their effects.
+            response.get_data()
+            response.close()
+            self.application._background.wait(timeout=30)
         response.json_module = self.application.json  # type: ignore[assignment]
 
         # Push the contexts the app handed over for this request again.
@@ -301,6 +309,10 @@ class FlaskClient(Client):
 
         self._new_contexts.clear()
         return response
+
+    def _background_tasks_queued(self) -> int:
+        background = self.application.__dict__.get("_background")
+        return background.queued if background is not None else 0
 
     def run_wsgi_app(
         self, environ: WSGIEnvironment, buffered: bool = False
@@ -334,7 +346,15 @@ class FlaskClient(Client):
             return run_asgi_app(
                 self.application.asgi_app, environ, self.asgi_backend, buffered
             )
-        return werkzeug.test.run_wsgi_app(self.application, environ, buffered=buffered)
+        app_iter, status, headers = werkzeug.test.run_wsgi_app(
+            self.application, environ, buffered=buffered
+        )
+        if not buffered:
+            # Closed once read to its end, as a server closes it after the
+            # last chunk (so background tasks start); the ASGI driver's
+            # body does the same.
+            app_iter = _ClosedAtEnd(app_iter)
+        return app_iter, status, headers
 
     def websocket(
         self,
@@ -388,6 +408,32 @@ class FlaskClient(Client):
     ) -> None:
         self.preserve_context = False
         self._context_stack.close()
+
+
+class _ClosedAtEnd:
+    """A WSGI response iterable that closes itself once exhausted."""
+
+    def __init__(self, app_iter: t.Iterable[bytes]) -> None:
+        self._app_iter = app_iter
+        self._iterator = iter(app_iter)
+        self._closed = False
+
+    def __iter__(self) -> _ClosedAtEnd:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            return next(self._iterator)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            close = getattr(self._app_iter, "close", None)
+            if close is not None:
+                close()
 
 
 class FlaskCliRunner(CliRunner):

@@ -301,6 +301,8 @@ class WebSocketContext(RequestContext):
     :data:`~diota.websocket` available. Its teardown runs the
     ``teardown_websocket`` functions instead of ``teardown_request``'s."""
 
+    is_websocket = True
+
     def __init__(
         self, app: Flask, environ: dict[str, t.Any], websocket: WebSocket
     ) -> None:

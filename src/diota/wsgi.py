@@ -8,6 +8,7 @@ apps) and hands werkzeug's response back to the server.
 from __future__ import annotations
 
 import collections.abc as cabc
+import functools
 import typing as t
 
 from .concurrency import _in_asgi_worker
@@ -55,7 +56,9 @@ def handle(
     ctx = app.request_context(environ)
     response = drive(app._run_request(ctx, app._sync_call, on_finish))
     body = response.response
-    if _sent_as_is(response, environ["REQUEST_METHOD"]):
+    if ctx._background_tasks is None and _sent_as_is(
+        response, environ["REQUEST_METHOD"]
+    ):
         # PERF: what werkzeug's get_wsgi_response would produce for this
         # response, without copying and rescanning its headers.
         start_response(response.status, response.headers.to_wsgi_list())
@@ -64,6 +67,9 @@ def handle(
         body, cabc.AsyncIterable
     ):
         response.response = _SyncIterator(body)
+    # Background tasks (queued so far, or while the body streams) start
+    # once the server has sent the response and closes the body.
+    response.call_on_close(functools.partial(app._start_background_tasks, ctx))
     return response(environ, start_response)
 
 

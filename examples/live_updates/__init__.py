@@ -1,0 +1,1 @@
+"""Live updates over server-sent events: see app.py."""

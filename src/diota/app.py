@@ -111,8 +111,8 @@ def _plain_http_exception(e: HTTPException) -> bool:
 
 def _wsgi_str(value: str | None) -> str | None:
     """A WSGI environ string (latin-1 code points) as the text it encodes."""
-    if value is None:
-        return None
+    if value is None or value.isascii():
+        return value  # PERF: the common case, already the text it encodes
     return value.encode("latin-1").decode("utf-8", "replace")
 
 
@@ -757,7 +757,7 @@ class Flask(ServingHooks, _FileServing, App):
                     f" {type(rv).__name__}."
                 )
 
-        rv = t.cast(Response, rv)
+        # rv is a response_class instance now (no t.cast: a runtime call).
         if status is not None:
             if isinstance(status, (str, bytes, bytearray)):
                 rv.status = status
@@ -767,7 +767,7 @@ class Flask(ServingHooks, _FileServing, App):
         if headers:
             rv.headers.update(headers)
 
-        return rv
+        return rv  # type: ignore[return-value]
 
     def make_default_options_response(self) -> Response:
         """The automatic answer to ``OPTIONS``: an empty response whose
@@ -1195,14 +1195,12 @@ class Flask(ServingHooks, _FileServing, App):
         """Whether a request to ``endpoint`` runs no view, hook or handler at
         all (a 404 in an app without hooks): the ASGI driver then needs no
         worker thread for it. Decided once per endpoint."""
-        # Signal receivers are user code too, and connect at any time.
-        if any(signal.receivers for signal in _REQUEST_SIGNALS):
-            return False
         cache: dict[str | None, bool] = self.__dict__.setdefault("_no_user_code", {})
         known = cache.get(endpoint)
         if known is None:
             known = cache[endpoint] = next(self._callables_for(endpoint), None) is None
-        return known
+        # Signal receivers are user code too, and connect at any time.
+        return known and not any(signal.receivers for signal in _REQUEST_SIGNALS)
 
     def _callables_for(
         self, endpoint: str | None

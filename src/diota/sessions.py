@@ -371,6 +371,14 @@ class SecureCookieSessionInterface(SessionInterface):
         :param session: The session to save.
         :param response: The outgoing response.
         """
+        # Responses that depend on the session differ per cookie, so caches
+        # must key on it.
+        if session.accessed:
+            response.vary.add("Cookie")
+
+        if not session and not session.modified:
+            return  # PERF: nothing to set or delete; no cookie settings read
+
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)
         path = self.get_cookie_path(app)
@@ -378,11 +386,6 @@ class SecureCookieSessionInterface(SessionInterface):
         partitioned = self.get_cookie_partitioned(app)
         samesite = self.get_cookie_samesite(app)
         httponly = self.get_cookie_httponly(app)
-
-        # Responses that depend on the session differ per cookie, so caches
-        # must key on it.
-        if session.accessed:
-            response.vary.add("Cookie")
 
         if not session:
             if session.modified:

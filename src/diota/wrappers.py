@@ -109,9 +109,10 @@ class Request(RequestBase):
     @property
     def blueprint(self) -> str | None:
         """The full dotted name of the current blueprint, or ``None``."""
-        endpoint = self.endpoint
-        if endpoint is not None and "." in endpoint:
-            return endpoint.rpartition(".")[0]
+        # PERF: read per pipeline step; the rule directly, not self.endpoint.
+        rule = self.url_rule
+        if rule is not None and "." in (endpoint := rule.endpoint):
+            return endpoint.rpartition(".")[0]  # type: ignore[no-any-return]
         return None
 
     @property

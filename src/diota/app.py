@@ -62,7 +62,9 @@ from .helpers import _split_blueprint_path
 from .helpers import get_debug_flag
 from .helpers import get_flashed_messages
 from .helpers import get_load_dotenv
+from .mounts import Mount
 from .sansio.app import App
+from .sansio.scaffold import setupmethod
 from .serving import ServingHooks
 from .sessions import SecureCookieSessionInterface
 from .sessions import SessionInterface
@@ -458,6 +460,75 @@ class Flask(ServingHooks, _FileServing, App):
         return cls(self, **kwargs)
 
     # -- contexts ----------------------------------------------------------------
+
+    # Set by mount() and mount_fallback().
+    _mounts: tuple[Mount, ...] = ()
+    _fallback: Mount | None = None
+
+    @setupmethod
+    def mount(
+        self,
+        prefix: str,
+        application: t.Any,
+        *,
+        interface: str | None = None,
+        apply_limits: bool = False,
+    ) -> None:
+        """Serve every request under ``prefix`` with another application.
+
+        ``application`` is a WSGI or an ASGI callable (told apart by whether
+        calling it is ``async``; ``interface="wsgi"`` or ``"asgi"`` says
+        so explicitly), served under either kind of server: a WSGI
+        application under ASGI runs in worker threads with its body and
+        response streamed (:class:`diota.mounts.WSGIMiddleware`); an ASGI
+        application under WSGI runs on the process's event loop
+        (:class:`diota.mounts.ASGIMiddleware`).
+
+        A request for ``prefix`` or anything below ``prefix/`` goes to the
+        mounted application, as werkzeug's ``DispatcherMiddleware`` sends
+        it: under WSGI ``SCRIPT_NAME`` gains the prefix and ``PATH_INFO``
+        keeps the rest; under ASGI ``root_path`` gains it (``path`` stays
+        whole, as the ASGI spec has it). The longest matching prefix wins.
+        WebSocket connections reach a mounted ASGI application too, and the
+        ASGI lifespan is forwarded to it.
+
+        diota's hooks, error handlers and limits do not apply to mounted
+        paths; ``apply_limits=True`` applies ``MAX_CONTENT_LENGTH`` (413)
+        and ``TRUSTED_HOSTS`` (400).
+
+        .. versionadded:: 0.4
+        """
+        mount = Mount(prefix, application, interface, apply_limits)
+        if not mount.prefix:
+            raise ValueError(
+                "Mounting at '/' would hide every route: use mount_fallback()"
+                " for the application that serves what diota does not."
+            )
+        self._mounts = tuple(
+            sorted((*self._mounts, mount), key=lambda m: len(m.prefix), reverse=True)
+        )
+
+    @setupmethod
+    def mount_fallback(
+        self,
+        application: t.Any,
+        *,
+        interface: str | None = None,
+        apply_limits: bool = False,
+    ) -> None:
+        """Serve every request the URL map does not route with another
+        application (the "strangler" pattern: new routes in diota, the
+        rest still served by the old application).
+
+        A request goes to the fallback when routing it would give a 404, or
+        a 405 for its method. It reaches the application unchanged. See
+        :meth:`mount` for the kinds of application and ``apply_limits``;
+        ``TRUSTED_HOSTS``, when set, always applies, because diota reads the
+        host to route the request.
+
+        .. versionadded:: 0.4
+        """
+        self._fallback = Mount("", application, interface, apply_limits)
 
     @cached_property
     def _background(self) -> BackgroundTasks:

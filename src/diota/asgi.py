@@ -20,6 +20,7 @@ import tempfile
 import typing as t
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -30,6 +31,9 @@ from .concurrency import Caller
 from .concurrency import drive
 from .concurrency import run_in_worker_thread
 from .globals import _cv_app
+from .mounts import find_mount
+from .mounts import routes_elsewhere
+from .mounts import WSGIMiddleware
 from .wrappers import _sent_as_is
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -59,6 +63,11 @@ async def handle(app: Flask, scope: Scope, receive: Receive, send: Send) -> None
         runtime = _runtime(app)
         if not app._serving_started:
             await _ensure_started(app, runtime)
+        if app._mounts:
+            mount = find_mount(app, _path_below_root(scope))
+            if mount is not None:
+                await mount.serve_asgi(app, scope, receive, send)
+                return
         await serve(app, scope, receive, send, runtime.call)
     else:
         raise RuntimeError(f"diota does not handle ASGI scope type {kind!r}.")
@@ -134,14 +143,24 @@ class HTTPConnection(_Connection):
             # No lifespan from this server (or the test client): start here.
             await _ensure_started(app, runtime)
 
-        environ = build_environ(self.scope)
         wrapped = _wrapped_wsgi_app(app)
         if wrapped is not None:
-            await self._run_wsgi_stack(wrapped, environ, runtime)
+            # The middleware stack around app.wsgi_app, with the app inside
+            # it served as WSGI: streamed through the WSGI bridge.
+            await _wsgi_stack_bridge(app, wrapped)(self.scope, self.receive, self.send)
             return
+        if app._mounts:
+            mount = find_mount(app, _path_below_root(self.scope))
+            if mount is not None:
+                await mount.serve_asgi(app, self.scope, self.receive, self.send)
+                return
 
+        environ = build_environ(self.scope)
         ctx = app.request_context(environ)
-        if ctx.url_adapter is not None:
+        if app._fallback is not None and routes_elsewhere(ctx):
+            await app._fallback.serve_asgi(app, self.scope, self.receive, self.send)
+            return
+        if ctx.url_adapter is not None and not ctx._matched:
             ctx.match_request()
         rule = ctx.request.url_rule
         endpoint = rule.endpoint if rule is not None else None
@@ -192,81 +211,24 @@ class HTTPConnection(_Connection):
             if on_finish is None:
                 environ["wsgi.input"].close()
 
-    async def _run_wsgi_stack(
-        self, wsgi_app: t.Any, environ: dict[str, t.Any], runtime: _Runtime
-    ) -> None:
-        """Serve through the WSGI middleware around the app, in a worker
-        thread, with the body read first as for any request."""
-        body = await read_body(
-            self.receive,
-            environ,
-            self.app.config["MAX_CONTENT_LENGTH"],
-            self.app.config["BODY_SPOOL_MEMORY"],
-        )
-        if body is None:
-            return
-        started: list[t.Any] = []
 
-        def start_response(
-            status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
-        ) -> t.Callable[[bytes], object]:
-            if exc_info is not None and started:
-                raise exc_info[1].with_traceback(exc_info[2])
-            started[:] = [status, headers]
-            return _refuse_write
-
-        app_iter = await run_in_worker_thread(
-            runtime.limiter, wsgi_app, environ, start_response
-        )
-        try:
-            # Start the body in the thread: WSGI apps may call start_response
-            # only once iterated.
-            iterator = iter(app_iter)
-            first = await run_in_worker_thread(runtime.limiter, next, iterator, b"")
-        except BaseException:
-            close = getattr(app_iter, "close", None)
-            if close is not None:
-                await run_in_worker_thread(runtime.limiter, close)
-            raise
-        status, headers = started
-        await self.send(
-            {
-                "type": "http.response.start",
-                "status": int(status[:3]),
-                "headers": _encode_headers(headers),
-            }
-        )
-        await _send_sync_iterable(
-            _Prepended(first, iterator, app_iter), self.receive, self.send, runtime
-        )
+def _wsgi_stack_bridge(app: Flask, wrapped: t.Any) -> WSGIMiddleware:
+    """The WSGI bridge around the middleware assigned to ``app.wsgi_app``
+    (made once per assigned stack)."""
+    bridge: WSGIMiddleware | None = app.__dict__.get("_wsgi_stack_bridge")
+    if bridge is None or bridge.app is not wrapped:
+        bridge = WSGIMiddleware(wrapped, app.config["WORKER_THREAD_LIMIT"])
+        app.__dict__["_wsgi_stack_bridge"] = bridge
+    return bridge
 
 
-class _Prepended:
-    """An iterable of a first chunk already read, then the rest; closing
-    closes the WSGI app's iterable."""
-
-    def __init__(self, first: bytes, rest: t.Iterator[bytes], source: t.Any) -> None:
-        self._first: bytes | None = first
-        self._rest = rest
-        self._source = source
-
-    def __iter__(self) -> t.Iterator[bytes]:
-        if self._first:
-            yield self._first
-        self._first = None
-        yield from self._rest
-
-    def close(self) -> None:
-        close = getattr(self._source, "close", None)
-        if close is not None:
-            close()
-
-
-def _refuse_write(data: bytes) -> object:
-    raise RuntimeError(
-        "The WSGI write() callable is not supported under ASGI; return an"
-        " iterable body instead."
-    )
+def _path_below_root(scope: Scope) -> str:
+    """The scope's path without its root path (which the spec has it include)."""
+    root_path: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        return path[len(root_path) :]
+    return path
 
 
 def _run_sync(
@@ -681,6 +643,17 @@ class Lifespan(_Connection):
     """The lifespan protocol: startup and shutdown of the serving hooks."""
 
     async def run(self) -> None:
+        # Mounted ASGI applications get the lifespan too: each runs its own
+        # lifespan coroutine, in this task group, for as long as this one.
+        async with anyio.create_task_group() as tg:
+            children = _ChildLifespans(self.app, self.scope, tg)
+            try:
+                await self._serve(children)
+            finally:
+                children.close()
+                tg.cancel_scope.cancel()
+
+    async def _serve(self, children: _ChildLifespans) -> None:
         app = self.app
         while True:
             message = await self.receive()
@@ -692,6 +665,7 @@ class Lifespan(_Connection):
                     if state is not None:
                         # The server copies this into every request's scope.
                         state.update(app.serving_state)
+                    await children.send("startup")
                 except Exception as e:
                     app.logger.exception("Startup failed")
                     await self.send(
@@ -701,6 +675,7 @@ class Lifespan(_Connection):
                 await self.send({"type": "lifespan.startup.complete"})
             elif kind == "lifespan.shutdown":
                 try:
+                    await children.send("shutdown")
                     await app._shutdown(_runtime(app).call)
                 except Exception as e:
                     app.logger.exception("Shutdown failed")
@@ -710,6 +685,71 @@ class Lifespan(_Connection):
                     return
                 await self.send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _ChildLifespans:
+    """The lifespan of each mounted ASGI application (the fallback
+    included), driven from the app's own: started after it, shut down
+    before it. An application that does not speak the lifespan protocol
+    (it raises or returns) is left alone, as servers do."""
+
+    def __init__(self, app: Flask, scope: Scope, tg: anyio.abc.TaskGroup) -> None:
+        mounts = [*app._mounts, *([app._fallback] if app._fallback else [])]
+        seen: set[int] = set()
+        self._children: list[_ChildLifespan] = []
+        for mount in mounts:
+            if mount.interface == "wsgi" or id(mount.application) in seen:
+                continue  # a WSGI application has no lifespan; once per app
+            seen.add(id(mount.application))
+            child = _ChildLifespan(mount.as_asgi_for(app), scope)
+            self._children.append(child)
+            tg.start_soon(child.run)
+
+    async def send(self, event: str) -> None:
+        children = self._children if event == "startup" else self._children[::-1]
+        for child in children:
+            await child.send(event)
+
+    def close(self) -> None:
+        for child in self._children:
+            child.to_child.close()
+            child.from_child.close()
+
+
+class _ChildLifespan:
+    def __init__(self, app: t.Any, scope: Scope) -> None:
+        self.app = app
+        # The same state: what a child's startup stores reaches its requests.
+        self.scope = {
+            "type": "lifespan",
+            "asgi": scope.get("asgi", {"version": "3.0"}),
+            "state": scope.get("state", {}),
+        }
+        self.to_child, self.inbox = anyio.create_memory_object_stream[Message](8)
+        self.outbox, self.from_child = anyio.create_memory_object_stream[Message](8)
+        self.speaks_lifespan = True
+
+    async def run(self) -> None:
+        with self.inbox, self.outbox:
+            try:
+                await self.app(self.scope, self.inbox.receive, self.outbox.send)
+            except Exception:
+                self.speaks_lifespan = False
+
+    async def send(self, event: str) -> None:
+        if not self.speaks_lifespan:
+            return
+        try:
+            await self.to_child.send({"type": f"lifespan.{event}"})
+            reply = await self.from_child.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError):
+            self.speaks_lifespan = False  # it returned: no lifespan support
+            return
+        if reply["type"] == f"lifespan.{event}.failed":
+            raise RuntimeError(
+                f"The {event} of the mounted application {self.app!r} failed:"
+                f" {reply.get('message', '')}"
+            )
 
 
 def _describe(e: BaseException) -> str:

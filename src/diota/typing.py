@@ -91,3 +91,8 @@ RouteCallable = t.Union[
     t.Callable[..., ResponseReturnValue],
     t.Callable[..., t.Awaitable[ResponseReturnValue]],
 ]
+# A WebSocket handler usually returns nothing; a response refuses the handshake.
+WebSocketCallable = t.Union[
+    t.Callable[..., t.Optional[ResponseReturnValue]],
+    t.Callable[..., t.Awaitable[t.Optional[ResponseReturnValue]]],
+]

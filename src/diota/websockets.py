@@ -25,6 +25,7 @@ from werkzeug.routing import WebsocketMismatch
 
 from .ctx import RequestContext
 from .globals import _cv_websocket
+from .mounts import routes_elsewhere
 from .signals import got_request_exception
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -343,6 +344,12 @@ async def serve(
         return  # gone before the handshake
     websocket = WebSocket(scope, receive, send)
     ctx = WebSocketContext(app, build_environ(scope), websocket)
+    fallback = app._fallback
+    if fallback is not None and fallback.interface != "wsgi" and routes_elsewhere(ctx):
+        # Not a route of this app: the fallback application's, handshake
+        # included.
+        await fallback.serve_asgi(app, scope, _replaying(first, receive), send)
+        return
     error: BaseException | None = None
     try:
         ctx.push()
@@ -356,6 +363,18 @@ async def serve(
         if error is not None and app.should_ignore_error(error):
             error = None
         await ctx._pop(error, call)
+
+
+def _replaying(first: Message, receive: Receive) -> Receive:
+    """``receive`` that answers ``first`` again before the rest."""
+    pending = [first]
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replay
 
 
 async def _dispatch(app: Flask, ctx: WebSocketContext, call: Caller) -> t.Any:

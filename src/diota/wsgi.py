@@ -16,6 +16,7 @@ from .concurrency import drive
 from .concurrency import process_loop
 from .concurrency import run_coroutine_sync
 from .globals import _cv_app
+from .mounts import routes_elsewhere
 from .wrappers import _sent_as_is
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -53,7 +54,15 @@ def handle(
             preserve(_cv_app.get())
             preserve(ctx)
 
+    if app._mounts:
+        path_info = environ.get("PATH_INFO", "")
+        for mount in app._mounts:  # longest prefix first
+            if mount.matches_wsgi(path_info):
+                return mount.serve_wsgi(app, environ, start_response)
+
     ctx = app.request_context(environ)
+    if app._fallback is not None and routes_elsewhere(ctx):
+        return app._fallback.serve_wsgi(app, environ, start_response)
     response = drive(app._run_request(ctx, app._sync_call, on_finish))
     body = response.response
     if ctx._background_tasks is None and _sent_as_is(

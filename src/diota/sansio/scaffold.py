@@ -44,6 +44,7 @@ T_url_value_preprocessor = t.TypeVar(
     "T_url_value_preprocessor", bound=ft.URLValuePreprocessorCallable
 )
 T_route = t.TypeVar("T_route", bound=ft.RouteCallable)
+T_websocket = t.TypeVar("T_websocket", bound=ft.WebSocketCallable)
 
 
 def setupmethod(f: F) -> F:
@@ -254,7 +255,9 @@ class Scaffold:
         return decorator
 
     @setupmethod
-    def websocket(self, rule: str, **options: t.Any) -> t.Callable[[T_route], T_route]:
+    def websocket(
+        self, rule: str, **options: t.Any
+    ) -> t.Callable[[T_websocket], T_websocket]:
         """Decorate a WebSocket handler for ``rule`` (served under ASGI).
 
         The rule is part of the URL map like any route (converters,
@@ -268,7 +271,7 @@ class Scaffold:
         if "methods" in options:
             raise TypeError("A WebSocket route takes no 'methods'.")
         options.setdefault("provide_automatic_options", False)
-        return self.route(rule, websocket=True, **options)
+        return self.route(rule, websocket=True, **options)  # type: ignore[return-value]
 
     @setupmethod
     def before_websocket(self, f: T_before_request) -> T_before_request:

@@ -1,0 +1,1 @@
+"""A chat over WebSockets and a broadcast channel: see app.py."""

@@ -1,0 +1,1 @@
+"""A legacy WSGI application moved to diota route by route: see app.py."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio.coroutines
 import collections.abc as cabc
+import functools
 import os
 import sys
 import typing as t
@@ -530,7 +531,7 @@ class Flask(ServingHooks, _FileServing, App):
         """
         self._fallback = Mount("", application, interface, apply_limits)
 
-    @cached_property
+    @functools.cached_property
     def _background(self) -> BackgroundTasks:
         return BackgroundTasks(self)
 
@@ -616,15 +617,25 @@ class Flask(ServingHooks, _FileServing, App):
                 # without bind_to_environ working out the host again. The
                 # same values bind_to_environ would pass to Map.bind.
                 environ = request.environ
+                script_name = environ.get("SCRIPT_NAME")
+                path_info = environ.get("PATH_INFO")
+                query = environ.get("QUERY_STRING")
+                # PERF: ASCII strings (nearly all) are the text they encode.
                 return _bind_to_host(
                     url_map,
                     host,
-                    _wsgi_str(environ.get("SCRIPT_NAME")),
+                    script_name
+                    if script_name is None or script_name.isascii()
+                    else _wsgi_str(script_name),
                     url_map.default_subdomain or "",
                     environ["wsgi.url_scheme"],
                     environ["REQUEST_METHOD"],
-                    _wsgi_str(environ.get("PATH_INFO")),
-                    query_args=_wsgi_str(environ.get("QUERY_STRING")),
+                    path_info
+                    if path_info is None or path_info.isascii()
+                    else _wsgi_str(path_info),
+                    query_args=query
+                    if query is None or query.isascii()
+                    else _wsgi_str(query),
                 )
 
             if self.url_map.host_matching:
@@ -873,7 +884,7 @@ class Flask(ServingHooks, _FileServing, App):
 
         return wrapper
 
-    @cached_property
+    @functools.cached_property  # PERF: a plain attribute once made
     def _sync_call(self) -> Caller:
         """The seam used when the pipeline is driven synchronously."""
         return sync_caller(self)
@@ -939,7 +950,8 @@ class Flask(ServingHooks, _FileServing, App):
             await ctx._pop(error, call)
 
     async def _full_dispatch_request(self, call: Caller) -> Response:
-        self._got_first_request = True
+        if not self._got_first_request:
+            self._got_first_request = True
 
         try:
             if request_started.receivers:

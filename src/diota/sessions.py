@@ -69,10 +69,7 @@ class SecureCookieSession(CallbackDict[str, t.Any], SessionMixin):
         self,
         initial: c.Mapping[str, t.Any] | None = None,
     ) -> None:
-        def on_update(self: te.Self) -> None:
-            self.modified = True
-
-        super().__init__(initial, on_update)
+        super().__init__(initial, _mark_modified)
 
 
 class NullSession(SecureCookieSession):
@@ -425,6 +422,12 @@ class SecureCookieSessionInterface(SessionInterface):
             samesite=samesite,
         )
         response.vary.add("Cookie")
+
+
+def _mark_modified(session: SecureCookieSession) -> None:
+    # The CallbackDict update hook of every session (one function, rather
+    # than a closure made per request).
+    session.modified = True
 
 
 def _default_serializer(interface: SessionInterface) -> bool:

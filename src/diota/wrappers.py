@@ -118,10 +118,11 @@ class Request(RequestBase):
     @property
     def blueprints(self) -> list[str]:
         """The current blueprint and its parents, innermost first."""
-        name = self.blueprint
-        if name is None:
+        # PERF: read three times per request; no detour through blueprint.
+        rule = self.url_rule
+        if rule is None or "." not in (endpoint := rule.endpoint):
             return []
-        return _split_blueprint_path(name)
+        return _split_blueprint_path(endpoint.rpartition(".")[0])
 
     @cached_property
     def stream(self) -> t.IO[bytes]:

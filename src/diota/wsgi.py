@@ -71,7 +71,7 @@ def handle(
         # PERF: what werkzeug's get_wsgi_response would produce for this
         # response, without copying and rescanning its headers.
         start_response(response.status, response.headers.to_wsgi_list())
-        return t.cast("list[bytes]", body)
+        return body  # type: ignore[return-value]  # a list of bytes: checked
     if not isinstance(body, (cabc.Iterable, str, bytes)) and isinstance(
         body, cabc.AsyncIterable
     ):

@@ -476,3 +476,18 @@ async def test_lifespan_is_forwarded_to_mounted_asgi_apps() -> None:
         "parent shutdown",
     ]
     assert state["child"] == "ready"
+
+
+def test_routes_command_lists_websockets_and_mounts() -> None:
+    app = diota.Flask(__name__)
+
+    @app.websocket("/live")
+    async def live() -> None:
+        pass
+
+    app.mount("/old", legacy_wsgi)
+    app.mount_fallback(legacy_asgi)
+    output = app.test_cli_runner().invoke(args=["routes"]).output
+    assert "WEBSOCKET" in output and "/live" in output
+    assert "/old/*  wsgi" in output
+    assert "(fallback)  asgi" in output

@@ -1135,7 +1135,10 @@ def routes_command(sort: str, all_methods: bool) -> None:
     rows: list[list[str]] = []
 
     for rule in rules:
-        methods = ", ".join(sorted((rule.methods or set()) - hidden_methods))
+        if rule.websocket:
+            methods = "WEBSOCKET"
+        else:
+            methods = ", ".join(sorted((rule.methods or set()) - hidden_methods))
         row = [rule.endpoint, methods]
 
         if show_domain:
@@ -1155,6 +1158,14 @@ def routes_command(sort: str, all_methods: bool) -> None:
         click.echo(
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
         )
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    mounts = [*app._mounts, *([app._fallback] if app._fallback else [])]
+    if mounts:
+        click.echo("\nMounted applications:")
+        for mount in mounts:
+            where = f"{mount.prefix}/*" if mount.prefix else "(fallback)"
+            click.echo(f"  {where}  {mount.interface}  {mount.application!r}")
 
 
 cli = FlaskGroup(

@@ -487,7 +487,9 @@ def test_routes_command_lists_websockets_and_mounts() -> None:
 
     app.mount("/old", legacy_wsgi)
     app.mount_fallback(legacy_asgi)
-    output = app.test_cli_runner().invoke(args=["routes"]).output
+    from diota.cli import routes_command
+
+    output = app.test_cli_runner().invoke(routes_command).output
     assert "WEBSOCKET" in output and "/live" in output
     assert "/old/*  wsgi" in output
     assert "(fallback)  asgi" in output

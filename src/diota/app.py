@@ -37,7 +37,6 @@ from werkzeug.routing import RequestRedirect
 from werkzeug.routing import RoutingException
 from werkzeug.sansio.utils import get_host as _sansio_get_host
 from werkzeug.serving import is_running_from_reloader
-from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response as BaseResponse
 from werkzeug.wsgi import get_host
 

@@ -26,6 +26,7 @@ import anyio.to_thread
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import FileWrapper
 
+from .concurrency import _in_asgi_worker
 from .concurrency import async_caller
 from .concurrency import Caller
 from .concurrency import drive
@@ -553,6 +554,10 @@ async def _send_sync_iterable(
     same context (so stream_with_context's push and pop pair up)."""
     iterator = iter(app_iter)
     context = contextvars.copy_context()
+    # Code in the body that runs a coroutine from sync code (async teardown
+    # functions or signal receivers through ensure_sync) must reach this
+    # loop, as from any worker thread of this driver, not the process loop.
+    context.run(_in_asgi_worker.set, True)
 
     def step() -> t.Any:
         return next(iterator, _END)

@@ -155,6 +155,9 @@ class AppContext:
         self.url_adapter = app.create_url_adapter(None)
         self.g: _AppCtxGlobals = app.app_ctx_globals_class()
         self._cv_tokens: list[contextvars.Token[AppContext]] = []
+        # stream_with_context streams still using this context: while any
+        # does, the last pop leaves the teardown to the last stream's end.
+        self._stream_holds = 0
 
     def push(self) -> None:
         """Make this the current application context."""
@@ -168,7 +171,7 @@ class AppContext:
 
     async def _pop(self, exc: BaseException | None, call: Caller) -> None:
         try:
-            if len(self._cv_tokens) == 1:
+            if len(self._cv_tokens) == 1 and not self._stream_holds:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self.app._step(
@@ -240,6 +243,9 @@ class RequestContext:
         # then _responded is set and later tasks start at once.
         self._background_tasks: list[Task] | None = None
         self._responded = False
+        # stream_with_context streams still using this request: while any
+        # does, the last pop leaves the teardown to the last stream's end.
+        self._stream_holds = 0
 
     #: Whether this is a WebSocket connection's context.
     is_websocket = False
@@ -325,7 +331,7 @@ class RequestContext:
         drive(self._pop(exc, self.app._sync_call))
 
     async def _pop(self, exc: BaseException | None, call: Caller) -> None:
-        clear_request = len(self._cv_tokens) == 1
+        clear_request = len(self._cv_tokens) == 1 and not self._stream_holds
         try:
             if clear_request:
                 if exc is _sentinel:

@@ -18,6 +18,7 @@ from werkzeug.exceptions import abort as _wz_abort
 from werkzeug.utils import redirect as _wz_redirect
 from werkzeug.wrappers import Response as BaseResponse
 
+from .concurrency import async_caller
 from .globals import _cv_app
 from .globals import _cv_request
 from .globals import current_app
@@ -96,6 +97,13 @@ def _bind_contexts(app_ctx: AppContext, req_ctx: RequestContext) -> t.Iterator[N
         _cv_app.reset(app_token)
 
 
+def _hold(app_ctx: AppContext, req_ctx: RequestContext, count: int) -> None:
+    """Add ``count`` to the streams that still need the request: while any
+    does, popping the contexts leaves their teardown to the last stream."""
+    app_ctx._stream_holds += count
+    req_ctx._stream_holds += count
+
+
 def _stream_sync(
     iterator: t.Iterator[t.Any], app_ctx: AppContext, req_ctx: RequestContext
 ) -> t.Iterator[t.Any]:
@@ -109,50 +117,117 @@ def _stream_sync(
 
         # Push the app context first so the request context reuses it rather
         # than creating a fresh one.
-        with app_ctx, req_ctx:
+        app_ctx.push()
+        req_ctx.push()
+        error: BaseException | None = None
+
+        try:
+            # A plain loop, not ``yield from``: ``yield from`` would close
+            # the iterator itself on early close, and ``finally`` below
+            # would close it a second time.
+            for item in iterator:  # noqa: UP028
+                yield item
+        except GeneratorExit:
+            raise  # closed early (the client left): not an error of the app
+        except BaseException as e:
+            error = e
+            raise
+        finally:
             try:
-                # A plain loop, not ``yield from``: ``yield from`` would close
-                # the iterator itself on early close, and ``finally`` below
-                # would close it a second time.
-                for item in iterator:  # noqa: UP028
-                    yield item
-            finally:
                 # A WSGI iterator may need ``close`` even when exhausted.
                 close = getattr(iterator, "close", None)
 
                 if close is not None:
                     close()
+            finally:
+                # The last stream to end tears the request down, once: these
+                # pops run the teardown the view's own pop left to it.
+                _hold(app_ctx, req_ctx, -1)
+                try:
+                    req_ctx.pop(error)
+                finally:
+                    app_ctx.pop(error)
     finally:
         if not started:
-            close = getattr(iterator, "close", None)
+            try:
+                close = getattr(iterator, "close", None)
 
-            if close is not None:
-                close()
+                if close is not None:
+                    close()
+            finally:
+                _hold(app_ctx, req_ctx, -1)
+                # Closed before it ran (a HEAD request, a replaced response):
+                # run the held teardown now, unless the request is still on.
+                with app_ctx, req_ctx:
+                    pass
 
 
-async def _stream_async(
-    iterable: t.AsyncIterable[t.Any], app_ctx: AppContext, req_ctx: RequestContext
-) -> t.AsyncIterator[t.Any]:
-    iterator = iterable.__aiter__()
+class _AsyncStream:
+    """An async iterator over ``iterable`` with the request's contexts made
+    current around each step (each ``__anext__``) rather than pushed once:
+    the consumer may resume it from another task, and a context variable set
+    in one task cannot be reset from another.
 
-    try:
-        while True:
-            # Bind around each step rather than across the ``yield``: the
-            # consumer may resume this generator from another task, and a
-            # context variable set in one task cannot be reset from another.
-            with _bind_contexts(app_ctx, req_ctx):
-                try:
-                    item = await iterator.__anext__()
-                except StopAsyncIteration:
-                    return
+    Its end (exhausted, failed or closed, even before it started) runs the
+    request's teardown if the view's pop left it to this stream.
+    """
 
-            yield item
-    finally:
-        aclose = getattr(iterator, "aclose", None)
+    def __init__(
+        self,
+        iterable: t.AsyncIterable[t.Any],
+        app_ctx: AppContext,
+        req_ctx: RequestContext,
+    ) -> None:
+        self._iterator = iterable.__aiter__()
+        self._app_ctx = app_ctx
+        self._req_ctx = req_ctx
+        self._open = True
 
-        if aclose is not None:
-            with _bind_contexts(app_ctx, req_ctx):
-                await aclose()
+    def __aiter__(self) -> _AsyncStream:
+        return self
+
+    async def __anext__(self) -> t.Any:
+        if not self._open:
+            raise StopAsyncIteration
+
+        try:
+            with _bind_contexts(self._app_ctx, self._req_ctx):
+                return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            await self._end(None)
+            raise
+        except Exception as e:
+            await self._end(e)
+            raise
+        # Cancellation is left to ``aclose``, which the server calls
+        # shielded; awaiting here while cancelled would be cancelled too.
+
+    async def aclose(self) -> None:
+        if self._open:
+            await self._end(None)
+
+    async def _end(self, error: BaseException | None) -> None:
+        self._open = False
+        app_ctx, req_ctx = self._app_ctx, self._req_ctx
+
+        try:
+            aclose = getattr(self._iterator, "aclose", None)
+
+            if aclose is not None:
+                with _bind_contexts(app_ctx, req_ctx):
+                    await aclose()
+        finally:
+            _hold(app_ctx, req_ctx, -1)
+            # Pushed, then popped through the async seam (sync teardown
+            # functions in a worker thread, async ones on this loop): the
+            # last pop runs the teardown the view's pop left to this stream.
+            call = async_caller(None)
+            app_ctx.push()
+            req_ctx.push()
+            try:
+                await req_ctx._pop(error, call)
+            finally:
+                await app_ctx._pop(error, call)
 
 
 @t.overload
@@ -232,10 +307,13 @@ def stream_with_context(generator_or_function: t.Any) -> t.Any:
         wrapped = _stream_sync(iterator, app_ctx, req_ctx)
         # Run to the sentinel so the ``finally`` is armed from now on.
         next(wrapped)
+        _hold(app_ctx, req_ctx, 1)
         return wrapped
 
     app_ctx, req_ctx = _current_contexts()
-    return _stream_async(generator_or_function, app_ctx, req_ctx)
+    stream = _AsyncStream(generator_or_function, app_ctx, req_ctx)
+    _hold(app_ctx, req_ctx, 1)
+    return stream
 
 
 def make_response(*args: t.Any) -> Response:

@@ -362,8 +362,11 @@ async def test_wsgi_bridge_response_has_back_pressure_and_stops_on_disconnect() 
 
     gone = anyio.Event()
     taken: list[int] = []
+    requests = [{"type": "http.request", "body": b""}]
 
     async def receive() -> dict[str, t.Any]:
+        if requests:
+            return requests.pop()
         await gone.wait()
         return {"type": "http.disconnect"}
 

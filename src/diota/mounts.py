@@ -39,6 +39,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
+    from anyio.streams.memory import MemoryObjectReceiveStream
 
     from .app import Flask
     from .ctx import RequestContext
@@ -359,7 +360,13 @@ async def _no_lifespan(receive: Receive, send: Send) -> None:
 
 
 class _WSGIRequest:
-    """One request through :class:`WSGIMiddleware`."""
+    """One request through :class:`WSGIMiddleware`.
+
+    PERF: a body that came whole in the first message is handed over in
+    memory, and a response whose body is a list goes back to the loop with
+    the thread's return: such a request costs the thread hop and nothing
+    more. Streamed bodies (either way) go through the loop chunk by chunk.
+    """
 
     def __init__(
         self, bridge: WSGIMiddleware, scope: Scope, receive: Receive, send: Send
@@ -369,32 +376,49 @@ class _WSGIRequest:
         self.receive = receive
         self.send = send
         self.disconnected = threading.Event()
+        self.watching = False
 
     async def run(self) -> None:
         from .asgi import build_environ
 
+        first = await self.receive()
+        if first["type"] == "http.disconnect":
+            return  # gone before the request was complete enough to start
         environ = build_environ(self.scope)
-        body_in, body_out = anyio.create_memory_object_stream[bytes](_BODY_QUEUE)
-        environ["wsgi.input"] = _StreamingInput(body_out, self.disconnected)
         environ["wsgi.errors"] = _LogStream()
         environ["wsgi.input_terminated"] = True
         token = anyio.lowlevel.current_token()
+        body_out: MemoryObjectReceiveStream[bytes] | None = None
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._pump, body_in)
+            self.tg = tg
+            if first.get("more_body", False):
+                body_in, body_out = anyio.create_memory_object_stream[bytes](
+                    _BODY_QUEUE
+                )
+                environ["wsgi.input"] = _StreamingInput(
+                    body_out, self.disconnected, first.get("body", b"")
+                )
+                tg.start_soon(self._pump, body_in)
+                self.watching = True
+            else:
+                environ["wsgi.input"] = io.BytesIO(first.get("body", b""))
             try:
                 # As for diota's own sync views: async code the application
                 # runs from its thread (a diota app inside) uses this loop.
-                await run_in_worker_thread(
+                messages = await run_in_worker_thread(
                     self.bridge._limiter(), self._call_app, environ, token
                 )
             finally:
-                body_out.close()
+                if body_out is not None:
+                    body_out.close()
                 tg.cancel_scope.cancel()
+        if messages:
+            await _send_all(self.send, messages)
 
     async def _pump(self, body_in: anyio.abc.ObjectSendStream[bytes]) -> None:
-        """Read the client's messages: body chunks into the queue (waiting
-        when the application is slower than the client), then watch for
-        the client going away."""
+        """Read the rest of the body into the queue (waiting when the
+        application is slower than the client), then watch for the client
+        going away."""
         async with body_in:
             while True:
                 message = await self.receive()
@@ -409,7 +433,11 @@ class _WSGIRequest:
                         pass  # the application stopped reading: drop the rest
                 if not message.get("more_body", False):
                     break
-        while True:  # the body is complete: only a disconnect is left to see
+        await self._watch()
+
+    async def _watch(self) -> None:
+        """The body is complete: only a disconnect is left to see."""
+        while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 self.disconnected.set()
@@ -418,8 +446,10 @@ class _WSGIRequest:
             # starve the request.
             await anyio.lowlevel.checkpoint()
 
-    def _call_app(self, environ: WSGIEnvironment, token: t.Any) -> None:
-        """In the worker thread: run the application, sending as it goes."""
+    def _call_app(self, environ: WSGIEnvironment, token: t.Any) -> list[Message] | None:
+        """In the worker thread: run the application. A whole response is
+        returned for the loop to send; a streamed one is sent from here,
+        chunk by chunk."""
         started: list[t.Any] = []
         sent_start = False
 
@@ -436,7 +466,7 @@ class _WSGIRequest:
             emit([_body(data, True)])
             return None
 
-        def emit(messages: list[Message]) -> None:
+        def with_start(messages: list[Message]) -> list[Message]:
             nonlocal sent_start
             if not sent_start:
                 if not started:
@@ -445,64 +475,72 @@ class _WSGIRequest:
                     )
                 messages.insert(0, _start(started))
                 sent_start = True
-            anyio.from_thread.run(_send_all, self.send, messages, token=token)
+            return messages
+
+        def emit(messages: list[Message]) -> None:
+            if not self.watching:
+                # Streaming out: from now on a client that leaves must be
+                # seen, so watch for it (the body is already complete).
+                self.watching = True
+                anyio.from_thread.run_sync(self.tg.start_soon, self._watch, token=token)
+            anyio.from_thread.run(
+                _send_all, self.send, with_start(messages), token=token
+            )
 
         try:
             app_iter = self.bridge.app(environ, start_response)
         except Exception:
-            if not self.disconnected.is_set():  # a client gone is no app error
-                self._fail(sent_start, token)
-            return
+            if self.disconnected.is_set():  # a client gone is no app error
+                return None
+            return self._fail(sent_start)
         try:
-            if isinstance(app_iter, (list, tuple)):
-                # The whole body at hand: one hop back to the loop.
-                if not self.disconnected.is_set():
-                    emit([_body(b"".join(app_iter), False)])
-                return
+            if isinstance(app_iter, (list, tuple)) and not sent_start:
+                # The whole body at hand: the loop sends it.
+                return with_start([_body(b"".join(app_iter), False)])
             iterator = iter(app_iter)
             pending: bytes | None = None
             for chunk in iterator:
                 if self.disconnected.is_set():
-                    return
+                    return None
                 if not chunk:
                     continue
                 if pending is not None:
                     emit([_body(pending, True)])
                 # Held back one step, so the last chunk ends the response.
                 pending = chunk
-            if not self.disconnected.is_set():
-                emit([_body(pending or b"", False)])
+            if self.disconnected.is_set():
+                return None
+            if not sent_start:
+                return with_start([_body(pending or b"", False)])
+            emit([_body(pending or b"", False)])
+            return None
         except ClientDisconnected:
-            return
+            return None
         except Exception:
-            if not self.disconnected.is_set():
-                self._fail(sent_start, token)
+            if self.disconnected.is_set():
+                return None
+            return self._fail(sent_start)
         finally:
             close = getattr(app_iter, "close", None)
             if close is not None:
                 close()
 
-    def _fail(self, sent_start: bool, token: t.Any) -> None:
+    def _fail(self, sent_start: bool) -> list[Message]:
         wsgi_errors_logger.exception("Error in the WSGI application")
-        if sent_start or self.disconnected.is_set():
+        if sent_start:
             raise
         body = b"Internal Server Error"
-        anyio.from_thread.run(
-            _send_all,
-            self.send,
-            [
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                },
-                _body(body, False),
-            ],
-            token=token,
-        )
+        return [
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            },
+            _body(body, False),
+        ]
 
 
 def _start(started: list[t.Any]) -> Message:
@@ -534,10 +572,11 @@ class _StreamingInput(io.RawIOBase):
         self,
         chunks: anyio.abc.ObjectReceiveStream[bytes],
         disconnected: threading.Event,
+        first: bytes = b"",
     ) -> None:
         self._chunks = chunks
         self._disconnected = disconnected
-        self._buffer = b""
+        self._buffer = first
         self._eof = False
 
     def readable(self) -> bool:

@@ -557,7 +557,7 @@ async def _send_sync_iterable(
     # Code in the body that runs a coroutine from sync code (async teardown
     # functions or signal receivers through ensure_sync) must reach this
     # loop, as from any worker thread of this driver, not the process loop.
-    context.run(_in_asgi_worker.set, True)
+    context.run(_in_asgi_worker.set, anyio.lowlevel.current_token())
 
     def step() -> t.Any:
         return next(iterator, _END)

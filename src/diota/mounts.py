@@ -19,6 +19,7 @@ import logging
 import sys
 import threading
 import typing as t
+import weakref
 
 import anyio
 import anyio.from_thread
@@ -327,7 +328,10 @@ class WSGIMiddleware:
     def __init__(self, app: WSGIApplication, thread_limit: int = 40) -> None:
         self.app = app
         self.thread_limit = thread_limit
-        self._limiters: dict[t.Any, anyio.CapacityLimiter] = {}
+        # Per event loop; weak, so loops that ended are forgotten.
+        self._limiters: weakref.WeakKeyDictionary[t.Any, anyio.CapacityLimiter] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -396,7 +400,7 @@ class _WSGIRequest:
                     _BODY_QUEUE
                 )
                 environ["wsgi.input"] = _StreamingInput(
-                    body_out, self.disconnected, first.get("body", b"")
+                    body_out, self.disconnected, first.get("body", b""), token
                 )
                 tg.start_soon(self._pump, body_in)
                 self.watching = True
@@ -564,41 +568,87 @@ async def _send_all(send: Send, messages: list[Message]) -> None:
         await send(message)
 
 
-class _StreamingInput(io.RawIOBase):
-    """``wsgi.input`` fed by the ASGI body as it arrives: reads in the
-    worker thread wait on the loop for the next chunk."""
+class _StreamingInput:
+    """``wsgi.input`` fed by the ASGI body as it arrives, with file
+    semantics: ``read(n)`` returns ``n`` bytes unless the body ends first;
+    ``readline`` scans what is buffered. Reads in the worker thread wait on
+    the loop only when the buffer is empty."""
 
     def __init__(
         self,
         chunks: anyio.abc.ObjectReceiveStream[bytes],
         disconnected: threading.Event,
-        first: bytes = b"",
+        first: bytes,
+        token: t.Any,
     ) -> None:
         self._chunks = chunks
         self._disconnected = disconnected
-        self._buffer = first
+        self._token = token
+        self._buffer = bytearray(first)
         self._eof = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: t.Any) -> int:
-        if not self._buffer and not self._eof:
-            self._buffer = self._next_chunk()
-        size = min(len(buffer), len(self._buffer))
-        buffer[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
-
-    def _next_chunk(self) -> bytes:
+    def _fill(self) -> bool:
+        """One more chunk into the buffer; False once the body has ended."""
+        if self._eof:
+            return False
         try:
-            return anyio.from_thread.run(self._chunks.receive)
+            chunk = anyio.from_thread.run(self._chunks.receive, token=self._token)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._eof = True
             if self._disconnected.is_set():
                 # The client left mid-body: not a complete request.
                 raise ClientDisconnected() from None
-            return b""
+            return False
+        self._buffer += chunk
+        return True
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]  # cheap at the front of a bytearray
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            return self._take(len(self._buffer))
+        while len(self._buffer) < size and self._fill():
+            pass
+        return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = -1 if size is None else size
+        scanned = 0
+        while True:
+            end = self._buffer.find(b"\n", scanned)
+            if end >= 0:
+                end += 1
+                break
+            if 0 <= limit <= len(self._buffer):
+                end = limit
+                break
+            scanned = len(self._buffer)
+            if not self._fill():
+                end = len(self._buffer)
+                break
+        return self._take(end if limit < 0 else min(end, limit))
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> cabc.Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def readable(self) -> bool:
+        return True
 
     def close(self) -> None:
         # Owned by the bridge, which closes the queue itself.

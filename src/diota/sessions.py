@@ -16,7 +16,6 @@ from werkzeug.datastructures import CallbackDict
 from .json.tag import TaggedJSONSerializer
 
 if t.TYPE_CHECKING:  # pragma: no cover
-
     from .app import Flask
     from .wrappers import Request
     from .wrappers import Response

@@ -38,6 +38,8 @@ from .mounts import WSGIMiddleware
 from .wrappers import _sent_as_is
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+
     from .app import Flask
     from .ctx import RequestContext
     from .wrappers import Response
@@ -314,6 +316,82 @@ def build_environ(scope: Scope) -> dict[str, t.Any]:
         else:
             environ[key] = value
     return environ
+
+
+# Environ keys an ASGI scope carries itself; the rest (wsgi.errors, keys a
+# test put in environ_overrides) travel in scope["diota.environ"].
+_SCOPE_KEYS = frozenset(
+    {
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "CONTENT_TYPE",
+        "CONTENT_LENGTH",
+        "wsgi.version",
+        "wsgi.url_scheme",
+        "wsgi.input",
+        "wsgi.multithread",
+        "wsgi.multiprocess",
+        "wsgi.run_once",
+        "wsgi.input_terminated",
+        "werkzeug.debug.preserve_context",
+    }
+)
+
+
+def scope_from_environ(environ: WSGIEnvironment) -> dict[str, t.Any]:
+    """An ASGI HTTP scope carrying the same request as a WSGI environ (the
+    inverse of :func:`build_environ`): for the in-process test client, and
+    for ASGI applications mounted under a WSGI server."""
+    headers: list[tuple[bytes, bytes]] = []
+    extra: dict[str, t.Any] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:].replace("_", "-").lower()
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if not value:
+                continue
+            name = key.replace("_", "-").lower()
+        else:
+            if key not in _SCOPE_KEYS:
+                extra[key] = value
+            continue
+        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
+
+    root_path = environ.get("SCRIPT_NAME", "").encode("latin-1").decode()
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    server_port = environ.get("SERVER_PORT")
+    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    scope: dict[str, t.Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": protocol.partition("/")[2] or "1.1",
+        "method": environ["REQUEST_METHOD"],
+        "scheme": environ.get("wsgi.url_scheme", "http"),
+        "root_path": root_path,
+        "path": root_path + path,
+        "raw_path": (root_path + path).encode(),
+        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "headers": headers,
+        "server": (
+            environ.get("SERVER_NAME", "localhost"),
+            int(server_port) if server_port else None,
+        ),
+        "extensions": {},
+        "diota.environ": extra,
+    }
+    if "REMOTE_ADDR" in environ:
+        scope["client"] = (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT", 0)))
+    preserve = environ.get("werkzeug.debug.preserve_context")
+    if preserve is not None:
+        scope["diota.preserve_context"] = preserve
+    return scope
 
 
 class _EmptyInput(io.BytesIO):

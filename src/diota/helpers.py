@@ -104,6 +104,13 @@ def _hold(app_ctx: AppContext, req_ctx: RequestContext, count: int) -> None:
     req_ctx._stream_holds += count
 
 
+def _close(iterator: t.Any) -> None:
+    # A WSGI iterator may need ``close`` even when exhausted.
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
 def _stream_sync(
     iterator: t.Iterator[t.Any], app_ctx: AppContext, req_ctx: RequestContext
 ) -> t.Iterator[t.Any]:
@@ -134,11 +141,7 @@ def _stream_sync(
             raise
         finally:
             try:
-                # A WSGI iterator may need ``close`` even when exhausted.
-                close = getattr(iterator, "close", None)
-
-                if close is not None:
-                    close()
+                _close(iterator)
             finally:
                 # The last stream to end tears the request down, once: these
                 # pops run the teardown the view's own pop left to it.
@@ -150,10 +153,7 @@ def _stream_sync(
     finally:
         if not started:
             try:
-                close = getattr(iterator, "close", None)
-
-                if close is not None:
-                    close()
+                _close(iterator)
             finally:
                 _hold(app_ctx, req_ctx, -1)
                 # Closed before it ran (a HEAD request, a replaced response):

@@ -718,7 +718,7 @@ class _ASGIRequest:
     the process loop and the messages between it and the WSGI side."""
 
     def __init__(self, app: ASGIApplication, environ: WSGIEnvironment) -> None:
-        from ._asgi_testing import scope_from_environ
+        from .asgi import scope_from_environ
 
         self.app = app
         self.environ = environ

@@ -16,6 +16,7 @@ import asyncio
 import collections.abc as cabc
 import io
 import logging
+import math
 import sys
 import threading
 import typing as t
@@ -57,6 +58,9 @@ wsgi_errors_logger = logging.getLogger("diota.wsgi")
 # Request body chunks a bridged WSGI application may have waiting before
 # the client is slowed down (each is what the server read, ~64 KiB).
 _BODY_QUEUE = 4
+# Response messages a bridged WSGI application may have produced before
+# the server took them.
+_SEND_WINDOW = 4
 
 
 def detect_interface(application: t.Any, interface: str | None = None) -> str:
@@ -379,8 +383,11 @@ class _WSGIRequest:
         self.scope = scope
         self.receive = receive
         self.send = send
-        self.disconnected = threading.Event()
+        # Set on the loop, read in the worker thread (a plain bool: one
+        # atomic store under the GIL).
+        self.disconnected = False
         self.watching = False
+        self.outbox: _Outbox | None = None
 
     async def run(self) -> None:
         from .asgi import build_environ
@@ -400,7 +407,7 @@ class _WSGIRequest:
                     _BODY_QUEUE
                 )
                 environ["wsgi.input"] = _StreamingInput(
-                    body_out, self.disconnected, first.get("body", b""), token
+                    body_out, self, first.get("body", b""), token
                 )
                 tg.start_soon(self._pump, body_in)
                 self.watching = True
@@ -412,6 +419,8 @@ class _WSGIRequest:
                 messages = await run_in_worker_thread(
                     self.bridge._limiter(), self._call_app, environ, token
                 )
+                if self.outbox is not None:
+                    await self.outbox.drain()
             finally:
                 if body_out is not None:
                     body_out.close()
@@ -427,7 +436,7 @@ class _WSGIRequest:
             while True:
                 message = await self.receive()
                 if message["type"] == "http.disconnect":
-                    self.disconnected.set()
+                    self.disconnected = True
                     return
                 chunk = message.get("body", b"")
                 if chunk:
@@ -444,11 +453,20 @@ class _WSGIRequest:
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                self.disconnected.set()
+                self.disconnected = True
                 return
             # Not for us; yield, so a receive that answers at once cannot
             # starve the request.
             await anyio.lowlevel.checkpoint()
+
+    def _start_streaming(self) -> None:
+        """On the loop, at the first streamed chunk: the outbox's sender,
+        and the disconnect watcher unless the body pump already is one."""
+        self.outbox = _Outbox(self, anyio.lowlevel.current_token())
+        self.tg.start_soon(self.outbox.send_all, self.send)
+        if not self.watching:
+            self.watching = True
+            self.tg.start_soon(self._watch)
 
     def _call_app(self, environ: WSGIEnvironment, token: t.Any) -> list[Message] | None:
         """In the worker thread: run the application. A whole response is
@@ -482,19 +500,16 @@ class _WSGIRequest:
             return messages
 
         def emit(messages: list[Message]) -> None:
-            if not self.watching:
-                # Streaming out: from now on a client that leaves must be
-                # seen, so watch for it (the body is already complete).
-                self.watching = True
-                anyio.from_thread.run_sync(self.tg.start_soon, self._watch, token=token)
-            anyio.from_thread.run(
-                _send_all, self.send, with_start(messages), token=token
-            )
+            if self.outbox is None:
+                # Streaming out: start the task that sends, and (the body
+                # being complete) one that sees a client leave.
+                anyio.from_thread.run_sync(self._start_streaming, token=token)
+            self.outbox.put(with_start(messages))  # type: ignore[union-attr]
 
         try:
             app_iter = self.bridge.app(environ, start_response)
         except Exception:
-            if self.disconnected.is_set():  # a client gone is no app error
+            if self.disconnected:  # a client gone is no app error
                 return None
             return self._fail(sent_start)
         try:
@@ -504,7 +519,7 @@ class _WSGIRequest:
             iterator = iter(app_iter)
             pending: bytes | None = None
             for chunk in iterator:
-                if self.disconnected.is_set():
+                if self.disconnected:
                     return None
                 if not chunk:
                     continue
@@ -512,7 +527,7 @@ class _WSGIRequest:
                     emit([_body(pending, True)])
                 # Held back one step, so the last chunk ends the response.
                 pending = chunk
-            if self.disconnected.is_set():
+            if self.disconnected:
                 return None
             if not sent_start:
                 return with_start([_body(pending or b"", False)])
@@ -521,7 +536,7 @@ class _WSGIRequest:
         except ClientDisconnected:
             return None
         except Exception:
-            if self.disconnected.is_set():
+            if self.disconnected:
                 return None
             return self._fail(sent_start)
         finally:
@@ -563,6 +578,78 @@ def _body(data: bytes, more: bool) -> Message:
     return {"type": "http.response.body", "body": data, "more_body": more}
 
 
+class _Outbox:
+    """Response messages from the worker thread to the server.
+
+    PERF: the thread hands each message to the loop without waiting for it
+    to be sent, so producing the next chunk overlaps sending this one; at
+    most ``_SEND_WINDOW`` messages wait at once (the thread blocks beyond
+    that), which keeps back-pressure: a slow client slows the application.
+    """
+
+    def __init__(self, request: _WSGIRequest, token: t.Any) -> None:
+        self._request = request
+        self._call_soon = _call_soon_threadsafe(token)
+        self._window = threading.Semaphore(_SEND_WINDOW)
+        self._inbox, self._queue = anyio.create_memory_object_stream[Message](math.inf)
+        self._done = anyio.Event()
+        self._closed = False
+
+    def put(self, messages: list[Message]) -> None:
+        """In the worker thread: queue ``messages``, waiting while the window
+        is full. Returns at once once the client is gone."""
+        for message in messages:
+            if self._closed:
+                return
+            self._window.acquire()
+            if self._closed or self._request.disconnected:
+                return
+            self._call_soon(self._deliver, message)
+
+    def _deliver(self, message: Message) -> None:
+        try:
+            self._inbox.send_nowait(message)
+        except anyio.ClosedResourceError:
+            self._window.release()  # the response already ended
+
+    async def send_all(self, send: Send) -> None:
+        """On the loop: send the queued messages in order."""
+        try:
+            async with self._queue:
+                async for message in self._queue:
+                    try:
+                        if not self._request.disconnected:
+                            await send(message)
+                    except OSError:
+                        # The connection broke under the send: a client gone.
+                        self._request.disconnected = True
+                    finally:
+                        self._window.release()
+        finally:
+            # Nothing more will be sent: stop the application at its next
+            # chunk, and never leave the thread waiting for room.
+            self._closed = True
+            self._request.disconnected = True
+            self._window.release(_SEND_WINDOW + 1)
+            self._done.set()
+
+    async def drain(self) -> None:
+        """On the loop, once the thread has returned (its messages are all
+        delivered: handed over in order, before its result): wait until
+        they are sent."""
+        self._inbox.close()
+        await self._done.wait()
+
+
+def _call_soon_threadsafe(token: t.Any) -> t.Callable[..., t.Any]:
+    """Schedule a callback on the loop of ``token`` (from
+    :func:`anyio.lowlevel.current_token`) without waiting for it."""
+    native = token.native_token
+    if isinstance(native, asyncio.AbstractEventLoop):
+        return native.call_soon_threadsafe
+    return native.run_sync_soon  # type: ignore[no-any-return]  # trio's TrioToken
+
+
 async def _send_all(send: Send, messages: list[Message]) -> None:
     for message in messages:
         await send(message)
@@ -577,12 +664,12 @@ class _StreamingInput:
     def __init__(
         self,
         chunks: anyio.abc.ObjectReceiveStream[bytes],
-        disconnected: threading.Event,
+        request: _WSGIRequest,
         first: bytes,
         token: t.Any,
     ) -> None:
         self._chunks = chunks
-        self._disconnected = disconnected
+        self._request = request
         self._token = token
         self._buffer = bytearray(first)
         self._eof = False
@@ -595,7 +682,7 @@ class _StreamingInput:
             chunk = anyio.from_thread.run(self._chunks.receive, token=self._token)
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._eof = True
-            if self._disconnected.is_set():
+            if self._request.disconnected:
                 # The client left mid-body: not a complete request.
                 raise ClientDisconnected() from None
             return False

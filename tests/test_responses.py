@@ -671,3 +671,99 @@ def test_redirect_response(app: diota.Flask, client: FlaskClient) -> None:
     rv = client.get("/moved")
     assert rv.status_code == 301
     assert rv.headers["Location"] == "https://example.test/new"
+
+
+def _werkzeug_page(error: HTTPException) -> tuple[int, list[tuple[str, str]], bytes]:
+    """What werkzeug itself answers for ``error`` as a WSGI application."""
+    response = error.get_response()
+    return response.status_code, _headers(response), response.get_data()
+
+
+def _headers(response: t.Any) -> list[tuple[str, str]]:
+    # ASGI servers send header names in lower case.
+    return [(name.lower(), value) for name, value in response.headers.items()]
+
+
+class _Teapot(HTTPException):
+    code = 418
+    description = "Short & <stout>."
+
+
+class _OwnBody(HTTPException):
+    code = 409
+
+    def get_body(self, environ: t.Any = None, scope: t.Any = None) -> str:
+        return "own body"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        NotFound(),
+        NotFound("No <such> thing,\nreally."),
+        Forbidden(),
+        _Teapot(),
+        _OwnBody(),
+    ],
+    ids=["404", "404-description", "403", "subclass", "own-body"],
+)
+def test_error_pages_are_werkzeugs(
+    app: diota.Flask, client: FlaskClient, error: HTTPException
+) -> None:
+    # Raised twice: the second answer (built from the cached page) must be
+    # the same as the first and as werkzeug's own.
+    @app.route("/fail")
+    def fail() -> t.Any:
+        raise error
+
+    expected = _werkzeug_page(error)
+    for _ in range(2):
+        rv = client.get("/fail")
+        assert (rv.status_code, _headers(rv), rv.data) == expected
+
+
+def test_error_pages_differ_by_description(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    @app.route("/fail/<word>")
+    def fail(word: str) -> t.Any:
+        abort(404, description=f"no {word}")
+
+    assert b"<p>no apple</p>" in client.get("/fail/apple").data
+    assert b"<p>no pear</p>" in client.get("/fail/pear").data
+    assert b"no &lt;b&gt;" in client.get("/fail/<b>").data
+
+
+def test_unrouted_404_and_405_pages(app: diota.Flask, client: FlaskClient) -> None:
+    @app.route("/only-get")
+    def only_get() -> str:
+        return "ok"
+
+    rv = client.get("/missing")
+    assert (rv.status_code, _headers(rv), rv.data) == _werkzeug_page(NotFound())
+    rv = client.post("/only-get")
+    assert rv.status_code == 405
+    assert sorted(rv.allow) == ["GET", "HEAD", "OPTIONS"]
+    assert b"Method Not Allowed" in rv.data
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(201, b"made"), (404, b"gone"), (500, b"broken"), (204, b""), (304, b"")],
+)
+def test_non_200_statuses_as_werkzeug_sends_them(
+    app: diota.Flask, client: FlaskClient, status: int, body: bytes
+) -> None:
+    @app.route("/")
+    def index() -> t.Any:
+        return "made" if status == 201 else body.decode() or "dropped", status
+
+    rv = client.get("/")
+    assert rv.status_code == status
+    assert rv.data == body
+    if status in (204, 304):
+        # No body, so no length (werkzeug's rule, kept in both modes).
+        assert "Content-Length" not in rv.headers
+    else:
+        assert rv.headers["Content-Length"] == str(len(body))
+    assert client.head("/").data == b""

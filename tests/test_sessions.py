@@ -9,6 +9,8 @@ from datetime import timedelta
 from datetime import timezone
 
 import pytest
+from itsdangerous import BadSignature
+from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.http import parse_date
@@ -16,6 +18,7 @@ from werkzeug.http import parse_date
 import diota
 from diota.globals import request_ctx
 from diota.json.tag import TaggedJSONSerializer
+from diota.sessions import _lazy_sha1
 from diota.sessions import NullSession
 from diota.sessions import SecureCookieSession
 from diota.sessions import SecureCookieSessionInterface
@@ -656,3 +659,82 @@ def test_custom_serializer_and_salt(app: diota.Flask, client: t.Any) -> None:
 
     with pytest.raises(Exception, match="Signature"):
         sha1_signer.loads(cookie)
+
+
+@pytest.fixture
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signatures made in the same second: equal output can be compared."""
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_800_000_000)
+
+
+def _itsdangerous_serializer(
+    keys: list[str], **signer_kwargs: t.Any
+) -> URLSafeTimedSerializer:
+    """Plain itsdangerous, configured as Flask's session interface is."""
+    kwargs: dict[str, t.Any] = {"key_derivation": "hmac", "digest_method": _lazy_sha1}
+    kwargs.update(signer_kwargs)
+    return URLSafeTimedSerializer(
+        keys,  # type: ignore[arg-type]
+        salt="cookie-session",
+        serializer=session_json_serializer,
+        signer_kwargs=kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    "data", [{"count": 5}, {"user": "ada", "items": list(range(50)), "x": "y" * 300}]
+)
+def test_signed_cookie_is_what_itsdangerous_makes(
+    app: diota.Flask, data: dict[str, t.Any], fixed_clock: None
+) -> None:
+    # Existing Flask cookies must stay valid, and diota's valid in Flask.
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    reference = _itsdangerous_serializer([app.secret_key])
+    assert serializer.dumps(data) == reference.dumps(data)
+    assert serializer.loads(reference.dumps(data)) == data
+    assert reference.loads(serializer.dumps(data)) == data
+    # Signed twice with the same signer: the kept key gives the same result.
+    assert serializer.loads(serializer.dumps(data)) == data
+
+
+@pytest.mark.parametrize(
+    "signer_kwargs",
+    [
+        {"digest_method": hashlib.sha256},
+        {"digest_method": lambda data=b"": hashlib.sha512(data)},
+        {"key_derivation": "concat"},
+        {"key_derivation": "django-concat"},
+        {"key_derivation": "none"},
+    ],
+    ids=["sha256", "custom-digest", "concat", "django-concat", "none"],
+)
+def test_signing_settings_match_itsdangerous(
+    app: diota.Flask, signer_kwargs: dict[str, t.Any], fixed_clock: None
+) -> None:
+    interface = SecureCookieSessionInterface()
+    if "digest_method" in signer_kwargs:
+        interface.digest_method = signer_kwargs["digest_method"]  # type: ignore[method-assign]
+    if "key_derivation" in signer_kwargs:
+        interface.key_derivation = signer_kwargs["key_derivation"]
+    serializer = interface.get_signing_serializer(app)
+    assert serializer is not None
+    reference = _itsdangerous_serializer([app.secret_key], **signer_kwargs)
+    assert serializer.dumps({"a": 1}) == reference.dumps({"a": 1})
+    assert serializer.loads(reference.dumps({"a": 1})) == {"a": 1}
+
+
+def test_tampered_or_foreign_cookie_is_refused(app: diota.Flask) -> None:
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    good = serializer.dumps({"admin": False})
+    payload, _, rest = good.partition(".")
+    forged = serializer.dump_payload({"admin": True}).decode() + "." + rest
+    with pytest.raises(BadSignature):
+        serializer.loads(forged)
+    other = _itsdangerous_serializer(["another key"]).dumps({"admin": True})
+    with pytest.raises(BadSignature):
+        serializer.loads(other)
+    # A fallback key is accepted, whichever order the cache saw them in.
+    app.config["SECRET_KEY_FALLBACKS"] = ["another key"]
+    rotated = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    assert rotated.loads(other) == {"admin": True}
+    assert rotated.loads(good) == {"admin": False}

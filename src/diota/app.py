@@ -42,6 +42,7 @@ from werkzeug.wsgi import get_host
 
 from . import cli
 from . import typing as ft
+from .asgi import handle as _handle_asgi
 from .background import BackgroundTasks
 from .blueprints import _FileServing
 from .concurrency import Caller
@@ -78,6 +79,7 @@ from .signals import request_tearing_down
 from .templating import Environment
 from .wrappers import Request
 from .wrappers import Response
+from .wsgi import handle as _handle_wsgi
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import StartResponse
@@ -109,6 +111,45 @@ def _plain_http_exception(e: HTTPException) -> bool:
     """Whether ``e`` answers as werkzeug's HTTPException does (its WSGI call
     returns ``get_response``), so the response can be built directly."""
     return type(e).__call__ is HTTPException.__call__
+
+
+# werkzeug's HTTPException members that shape its default error page; a
+# class overriding none of them answers with a page that depends only on its
+# code and description.
+_ERROR_PAGE_MEMBERS = (
+    "__call__",
+    "get_response",
+    "get_body",
+    "get_headers",
+    "get_description",
+    "name",
+)
+_standard_error_classes: dict[type, bool] = {}
+# (class, code, description) -> page. Bounded: abort() descriptions may
+# carry request data.
+_error_pages: dict[tuple[type, int | None, str | None], str] = {}
+
+
+def _standard_error_page(e: HTTPException) -> str | None:
+    """werkzeug's HTML page for ``e`` if its class and instance are standard
+    (no response attached), made once per class, code and description."""
+    cls = type(e)
+    standard = _standard_error_classes.get(cls)
+    if standard is None:
+        standard = _standard_error_classes[cls] = all(
+            getattr(cls, name) is getattr(HTTPException, name)
+            for name in _ERROR_PAGE_MEMBERS
+        )
+    description = e.description
+    if not standard or e.response is not None or not isinstance(description, str):
+        return None
+    key = (cls, e.code, description)
+    page = _error_pages.get(key)
+    if page is None:
+        if len(_error_pages) >= 256:
+            _error_pages.clear()
+        page = _error_pages[key] = e.get_body()
+    return page
 
 
 def _wsgi_str(value: str | None) -> str | None:
@@ -811,9 +852,14 @@ class Flask(ServingHooks, _FileServing, App):
                 # PERF: the response the exception would produce as a WSGI
                 # app, built directly: a body in memory rather than a
                 # streamed iterator (which under ASGI costs thread hops).
-                rv = self.response_class.force_type(
-                    rv.get_response(request.environ), request.environ
-                )
+                page = _standard_error_page(rv)
+                if page is not None:
+                    # werkzeug's page and headers, without building it again.
+                    rv = self.response_class(page, status=rv.code, mimetype="text/html")
+                else:
+                    rv = self.response_class.force_type(
+                        rv.get_response(request.environ), request.environ
+                    )
             elif isinstance(rv, BaseResponse) or callable(rv):
                 # Another response class, or a WSGI application.
                 try:
@@ -1219,9 +1265,7 @@ class Flask(ServingHooks, _FileServing, App):
 
         Under ASGI such a wrapped stack still runs, in a worker thread.
         """
-        from .wsgi import handle
-
-        return handle(self, environ, start_response)
+        return _handle_wsgi(self, environ, start_response)
 
     async def asgi_app(self, scope: t.Any, receive: t.Any, send: t.Any) -> None:
         """The ASGI 3 application; wrap it (not the app) in ASGI middleware::
@@ -1232,9 +1276,7 @@ class Flask(ServingHooks, _FileServing, App):
 
         .. versionadded:: 0.2
         """
-        from .asgi import handle
-
-        await handle(self, scope, receive, send)
+        await _handle_asgi(self, scope, receive, send)
 
     def __call__(self, *args: t.Any) -> t.Any:
         """Serve either interface: WSGI calls with ``(environ,

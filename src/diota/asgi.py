@@ -533,7 +533,7 @@ async def send_response(
         await send(
             {
                 "type": "http.response.start",
-                "status": 200,
+                "status": response.status_code,
                 "headers": _encode_headers(response.headers.to_wsgi_list()),
             }
         )

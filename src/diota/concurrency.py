@@ -101,7 +101,7 @@ def sync_caller(app: Flask) -> Caller:
         rv = func(*args, **kwargs)
         # A sync wrapper around an async function (a decorator that did not
         # keep the coroutine marker) hands back a coroutine: finish it too.
-        if inspect.iscoroutine(rv):
+        if type(rv) is types.CoroutineType:
             return run_coroutine_sync(rv)
         return rv
 
@@ -359,7 +359,7 @@ def async_caller(limiter: t.Any) -> Caller:
         if is_async_callable(func):
             return await func(*args, **kwargs)
         rv = await run_in_worker_thread(limiter, func, *args, **kwargs)
-        if inspect.iscoroutine(rv):
+        if type(rv) is types.CoroutineType:
             return await rv
         return rv
 

@@ -13,6 +13,7 @@ from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import CallbackDict
 
+from ._signing import SessionSerializer
 from .json.tag import TaggedJSONSerializer
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -298,8 +299,8 @@ class SecureCookieSessionInterface(SessionInterface):
     def _make_signing_serializer(
         self, keys: list[str | bytes]
     ) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(
-            keys,  # type: ignore[arg-type]
+        return SessionSerializer(
+            keys,
             salt=self.salt,
             serializer=self.serializer,
             signer_kwargs={

@@ -341,9 +341,10 @@ _plain_classes: dict[type, bool] = {}
 
 
 def _sent_as_is(response: t.Any, method: str) -> bool:
-    """Whether werkzeug would send ``response`` exactly as it stands: a 200
-    with a list body of bytes and a known length, no URL headers to rewrite,
-    nothing to call on close, and not a HEAD request.
+    """Whether werkzeug would send ``response`` exactly as it stands: a
+    status that carries a body (not 1xx, 204 or 304), a list body of bytes
+    and a known length, no URL headers to rewrite, nothing to call on close,
+    and not a HEAD request.
 
     Both adapters then send its status, headers and body directly (PERF:
     werkzeug's ``get_wsgi_response`` copies and rescans the headers).
@@ -354,8 +355,11 @@ def _sent_as_is(response: t.Any, method: str) -> bool:
         plain = _plain_classes[cls] = all(
             getattr(cls, name) is getattr(ResponseBase, name) for name in _WSGI_METHODS
         )
-    if not plain or response.status_code != 200 or response._on_close:
+    if not plain or response._on_close:
         return False
+    status = response.status_code
+    if status < 200 or status == 204 or status == 304:
+        return False  # werkzeug drops the body and some headers
     if method == "HEAD" or response.direct_passthrough:
         return False
     if type(response.response) is not list or not all(

@@ -370,7 +370,7 @@ class SecureCookieSessionInterface(SessionInterface):
         # Responses that depend on the session differ per cookie, so caches
         # must key on it.
         if session.accessed:
-            response.vary.add("Cookie")
+            _vary_on_cookie(response)
 
         if not session and not session.modified:
             return  # PERF: nothing to set or delete; no cookie settings read
@@ -396,7 +396,7 @@ class SecureCookieSessionInterface(SessionInterface):
                     samesite=samesite,
                     httponly=httponly,
                 )
-                response.vary.add("Cookie")
+                _vary_on_cookie(response)
 
             return
 
@@ -420,6 +420,15 @@ class SecureCookieSessionInterface(SessionInterface):
             partitioned=partitioned,
             samesite=samesite,
         )
+        _vary_on_cookie(response)
+
+
+def _vary_on_cookie(response: Response) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` header."""
+    if "Vary" not in response.headers:
+        # PERF: what the header set would write, without parsing it.
+        response.headers["Vary"] = "Cookie"
+    else:
         response.vary.add("Cookie")
 
 

@@ -98,6 +98,30 @@ class JSONProvider:
         return self._app.response_class(self.dumps(obj), mimetype="application/json")
 
 
+# Options -> encoder. PERF: json.dumps builds a JSONEncoder for every call
+# with options; an encoder keeps no state between calls, so one per distinct
+# set of options serves them all.
+_encoders: dict[tuple[tuple[str, t.Any], ...], json.JSONEncoder] = {}
+
+
+def _encoder(options: dict[str, t.Any]) -> json.JSONEncoder:
+    """The encoder :func:`json.dumps` would make for ``options``."""
+    try:
+        key = tuple(sorted(options.items()))
+        encoder = _encoders.get(key)
+    except TypeError:  # an unhashable option value: no caching
+        key, encoder = None, None
+    if encoder is None:
+        options = dict(options)
+        cls = options.pop("cls", None) or json.JSONEncoder
+        encoder = cls(**options)
+        if key is not None:
+            if len(_encoders) >= 64:
+                _encoders.clear()
+            _encoders[key] = encoder
+    return encoder
+
+
 def _default(o: t.Any) -> t.Any:
     """Convert the extra types :class:`DefaultJSONProvider` supports to
     plain JSON types. Called by :mod:`json` for any unknown object."""
@@ -164,7 +188,7 @@ class DefaultJSONProvider(JSONProvider):
         kwargs.setdefault("default", self.default)
         kwargs.setdefault("ensure_ascii", self.ensure_ascii)
         kwargs.setdefault("sort_keys", self.sort_keys)
-        return json.dumps(obj, **kwargs)
+        return _encoder(kwargs).encode(obj)
 
     def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
         """Parse JSON with :func:`json.loads`.

@@ -4,6 +4,7 @@ import dataclasses
 import datetime
 import decimal
 import io
+import json as stdlib_json
 import typing as t
 import uuid
 
@@ -339,3 +340,23 @@ def test_debug_output_keeps_keys_sorted(app: diota.Flask) -> None:
         body = diota.jsonify(values={"b": 1, "a": 2}).get_data(as_text=True)
 
     assert body.index('"a"') < body.index('"b"')
+
+
+def test_options_changed_between_calls_take_effect(app: diota.Flask) -> None:
+    # Encoders are reused per set of options: a change must not reuse the
+    # encoder made for the old settings.
+    data = {"b": 1, "a": "é"}
+    assert app.json.dumps(data) == '{"a": "\\u00e9", "b": 1}'
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    assert app.json.dumps(data) == '{"b": 1, "a": "é"}'
+    assert app.json.dumps(data, indent=1) == '{\n "b": 1,\n "a": "é"\n}'
+    # Unhashable option values and a custom encoder class still work.
+    assert app.json.dumps(data, separators=[",", ":"]) == '{"b":1,"a":"é"}'
+
+    class Shouting(stdlib_json.JSONEncoder):
+        def encode(self, o: t.Any) -> str:
+            return super().encode(o).upper()
+
+    assert app.json.dumps({"a": "x"}, cls=Shouting) == '{"A": "X"}'
+    assert app.json.dumps({"a": "x"}) == '{"a": "x"}'

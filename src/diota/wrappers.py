@@ -20,6 +20,7 @@ from werkzeug.wsgi import get_content_length
 from werkzeug.wsgi import LimitedStream
 
 from . import json
+from .globals import _cv_app
 from .globals import current_app
 from .helpers import _split_blueprint_path
 
@@ -65,9 +66,10 @@ class Request(RequestBase):
         """
         if self._max_content_length is not None:
             return self._max_content_length
-        if not current_app:
+        app_ctx = _cv_app.get(None)  # PERF: the context variable, not the proxy
+        if app_ctx is None:
             return super().max_content_length
-        return current_app.config["MAX_CONTENT_LENGTH"]  # type: ignore[no-any-return]
+        return app_ctx.app.config["MAX_CONTENT_LENGTH"]  # type: ignore[no-any-return]
 
     @max_content_length.setter
     def max_content_length(self, value: int | None) -> None:
@@ -78,9 +80,10 @@ class Request(RequestBase):
         """The largest non-file form field, in bytes (``MAX_FORM_MEMORY_SIZE``)."""
         if self._max_form_memory_size is not None:
             return self._max_form_memory_size
-        if not current_app:
+        app_ctx = _cv_app.get(None)  # PERF: the context variable, not the proxy
+        if app_ctx is None:
             return super().max_form_memory_size
-        return current_app.config["MAX_FORM_MEMORY_SIZE"]  # type: ignore[no-any-return]
+        return app_ctx.app.config["MAX_FORM_MEMORY_SIZE"]  # type: ignore[no-any-return]
 
     @max_form_memory_size.setter
     def max_form_memory_size(self, value: int | None) -> None:
@@ -91,9 +94,10 @@ class Request(RequestBase):
         """The most multipart parts to parse (``MAX_FORM_PARTS``)."""
         if self._max_form_parts is not None:
             return self._max_form_parts
-        if not current_app:
+        app_ctx = _cv_app.get(None)  # PERF: the context variable, not the proxy
+        if app_ctx is None:
             return super().max_form_parts
-        return current_app.config["MAX_FORM_PARTS"]  # type: ignore[no-any-return]
+        return app_ctx.app.config["MAX_FORM_PARTS"]  # type: ignore[no-any-return]
 
     @max_form_parts.setter
     def max_form_parts(self, value: int | None) -> None:
@@ -214,9 +218,10 @@ class Request(RequestBase):
         super()._load_form_data()
         # In debug mode, make a missing file in request.files explain that
         # the form probably lacked enctype="multipart/form-data".
+        app_ctx = _cv_app.get(None)
         if (
-            current_app
-            and current_app.debug
+            app_ctx is not None
+            and app_ctx.app.debug
             and self.mimetype != "multipart/form-data"
             and not self.files
         ):

@@ -767,3 +767,57 @@ def test_non_200_statuses_as_werkzeug_sends_them(
     else:
         assert rv.headers["Content-Length"] == str(len(body))
     assert client.head("/").data == b""
+
+
+# -- plain responses built directly ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "mimetype"),
+    [
+        ("héllo", None, "text/html"),
+        (b"\x00bytes", 201, "application/octet-stream"),
+        (bytearray(b"array"), 599, "text/plain"),
+        ("", 404, None),
+        ("teapot", 418, "text/x-custom"),
+    ],
+)
+def test_plain_response_is_what_the_constructor_makes(
+    body: t.Any, status: int | None, mimetype: str | None
+) -> None:
+    from diota._responses import plain_response
+
+    fast = plain_response(diota.Response, body, status, mimetype)
+    slow = diota.Response(body, status=status, mimetype=mimetype)
+    assert type(fast) is diota.Response
+    assert fast.status == slow.status
+    assert fast.status_code == slow.status_code
+    assert fast.headers.to_wsgi_list() == slow.headers.to_wsgi_list()
+    assert fast.get_data() == slow.get_data()
+    assert fast.response == slow.response
+    assert fast.direct_passthrough is slow.direct_passthrough is False
+    fast.headers["X-Added"] = "later"  # headers stay a working Headers object
+    fast.set_cookie("k", "v")
+    assert fast.headers.getlist("Set-Cookie") == ["k=v; Path=/"]
+
+
+def test_response_class_with_its_own_constructor_is_used(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    class StampedResponse(diota.Response):
+        def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.headers["X-Stamp"] = "1"
+
+    app.response_class = StampedResponse
+
+    @app.route("/text")
+    def text() -> str:
+        return "text"
+
+    @app.route("/json")
+    def json_view() -> dict[str, int]:
+        return {"a": 1}
+
+    assert client.get("/text").headers["X-Stamp"] == "1"
+    assert client.get("/json").headers["X-Stamp"] == "1"

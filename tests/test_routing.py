@@ -809,3 +809,90 @@ def test_no_static_folder(app: diota.Flask) -> None:
     with app.test_request_context():
         with pytest.raises(BuildError):
             url_for("static", filename="hello.txt")
+
+
+# -- remembered matches ---------------------------------------------------------
+
+
+def test_view_args_changed_by_a_request_do_not_reach_the_next(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    @app.url_value_preprocessor
+    def pull_lang(endpoint: str | None, values: dict[str, t.Any] | None) -> None:
+        if values is not None:
+            g.lang = values.pop("lang", None)
+
+    @app.route("/<lang>/page/<int:n>")
+    def page(n: int) -> str:
+        return f"{g.lang} {n}"
+
+    for _ in range(3):
+        assert client.get("/en/page/1").text == "en 1"
+        assert client.get("/fr/page/2").text == "fr 2"
+
+
+def test_custom_converter_runs_for_every_request(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    calls: list[str] = []
+
+    class LoadingConverter(BaseConverter):
+        def to_python(self, value: str) -> dict[str, str]:
+            calls.append(value)
+            return {"loaded": value}
+
+    app.url_map.converters["load"] = LoadingConverter
+
+    @app.route("/item/<load:item>")
+    def item(item: dict[str, str]) -> dict[str, str]:
+        item["seen"] = "yes"  # the view may change what the converter made
+        return item
+
+    assert client.get("/item/a").json == {"loaded": "a", "seen": "yes"}
+    assert client.get("/item/a").json == {"loaded": "a", "seen": "yes"}
+    assert calls == ["a", "a"]
+
+
+def test_rules_added_after_requests_are_matched(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    @app.route("/a")
+    def a() -> str:
+        return "a"
+
+    assert client.get("/b").status_code == 404
+    assert client.post("/a").status_code == 405
+    app.url_map.add(diota.Flask.url_rule_class("/b", endpoint="b"))
+    app.url_map.add(
+        diota.Flask.url_rule_class("/a", endpoint="a_post", methods=["POST"])
+    )
+    app.view_functions["b"] = lambda: "b"
+    app.view_functions["a_post"] = lambda: "posted"
+    assert client.get("/b").text == "b"
+    assert client.post("/a").text == "posted"
+
+
+def test_remembered_errors_stay_correct(app: diota.Flask, client: FlaskClient) -> None:
+    @app.route("/only-get")
+    def only_get() -> str:
+        return "ok"
+
+    for _ in range(2):
+        rv = client.delete("/only-get")
+        assert rv.status_code == 405
+        assert set(rv.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS"}
+        assert client.get("/nowhere").status_code == 404
+
+
+def test_slash_redirects_follow_each_request_host_and_query(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    @app.route("/folder/")
+    def folder() -> str:
+        return "folder"
+
+    first = client.get("/folder?x=1", base_url="http://one.test")
+    second = client.get("/folder?y=2", base_url="http://two.test")
+    assert first.status_code == second.status_code == 308
+    assert first.headers["Location"] == "http://one.test/folder/?x=1"
+    assert second.headers["Location"] == "http://two.test/folder/?y=2"

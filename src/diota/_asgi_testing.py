@@ -18,7 +18,7 @@ import typing as t
 from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES
 
-from .asgi import scope_from_environ
+from ._scope import scope_from_environ
 from .concurrency import process_loop
 
 if t.TYPE_CHECKING:  # pragma: no cover

@@ -16,7 +16,7 @@ from werkzeug.datastructures import Headers
 
 from ._asgi_testing import _Runner
 from ._asgi_testing import ASGIApp
-from .asgi import scope_from_environ
+from ._scope import scope_from_environ
 from .websockets import WebSocketDisconnect
 
 if t.TYPE_CHECKING:  # pragma: no cover

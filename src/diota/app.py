@@ -25,8 +25,6 @@ from urllib.parse import quote as _url_quote
 import click
 from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableDict
-from werkzeug.exceptions import BadHost
-from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
@@ -35,13 +33,15 @@ from werkzeug.routing import Map
 from werkzeug.routing import MapAdapter
 from werkzeug.routing import RequestRedirect
 from werkzeug.routing import RoutingException
-from werkzeug.sansio.utils import get_host as _sansio_get_host
 from werkzeug.serving import is_running_from_reloader
 from werkzeug.wrappers import Response as BaseResponse
-from werkzeug.wsgi import get_host
 
 from . import cli
 from . import typing as ft
+from ._responses import plain_response
+from ._routing import bind_to_host
+from ._routing import check_host_header
+from ._routing import request_host
 from .asgi import handle as _handle_asgi
 from .background import BackgroundTasks
 from .blueprints import _FileServing
@@ -152,6 +152,15 @@ def _standard_error_page(e: HTTPException) -> str | None:
     return page
 
 
+def _host_header(request: Request) -> str | None:
+    """The request's ``Host`` header (without building the headers of a
+    request made from an ASGI scope)."""
+    read = getattr(request, "_host_header", None)
+    if read is not None:
+        return read()  # type: ignore[no-any-return]
+    return request.headers.get("Host")
+
+
 def _wsgi_str(value: str | None) -> str | None:
     """A WSGI environ string (latin-1 code points) as the text it encodes."""
     if value is None or value.isascii():
@@ -159,58 +168,29 @@ def _wsgi_str(value: str | None) -> str | None:
     return value.encode("latin-1").decode("utf-8", "replace")
 
 
-# Host header -> the server name Map.bind would compute (lowered, IDNA).
-# Bounded: hosts come from clients, so an attacker could vary them.
-_bound_hosts: dict[str, str] = {}
-
-
-def _bind_to_host(
-    url_map: Map,
-    host: str,
-    script_name: str | None,
-    subdomain: str,
-    url_scheme: str,
-    method: str,
-    path_info: str | None,
-    query_args: str | None,
-) -> MapAdapter:
-    """What ``url_map.bind(host, ...)`` returns, for a host already
-    validated; PERF: the host's IDNA form is computed once, not per request."""
-    server_name = _bound_hosts.get(host)
-    if server_name is None:
-        name, port_sep, port = host.lower().partition(":")
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError as e:
-            raise BadHost() from e
-        if len(_bound_hosts) >= 512:
-            _bound_hosts.clear()
-        server_name = _bound_hosts[host] = f"{name}{port_sep}{port}"
-    return MapAdapter(
-        url_map,
-        server_name,
-        script_name if script_name is not None else "/",
-        subdomain,
-        url_scheme,
-        path_info if path_info is not None else "/",
-        method,
-        query_args,
+def _routing_values(
+    request: Request,
+) -> tuple[str | None, str | None, str | None] | None:
+    """Script name, path and query string to bind the URL map with, as
+    ``bind_to_environ`` would take them; ``None`` for a WebSocket upgrade,
+    which bind_to_environ must see (it changes the URL scheme)."""
+    source = getattr(request, "_source", None)
+    if source is not None:
+        if source.upgrade:
+            return None
+        return (
+            source.root_path,
+            source.path_info,
+            source.query_string.decode("utf-8", "replace"),
+        )
+    environ = request.environ
+    if "HTTP_UPGRADE" in environ:
+        return None
+    return (
+        _wsgi_str(environ.get("SCRIPT_NAME")),
+        _wsgi_str(environ.get("PATH_INFO")),
+        _wsgi_str(environ.get("QUERY_STRING")),
     )
-
-
-def _check_host_header(scheme: str, raw_host: str) -> None:
-    """Reject a ``Host`` header that is no host name at all with a 400.
-
-    werkzeug turns a Host with invalid characters into ``""``, which then
-    routes as a 404. An internationalized name (valid once IDNA-encoded) is
-    accepted as werkzeug leaves it; anything else is malformed input.
-    """
-    try:
-        ascii_host = raw_host.encode("idna").decode("ascii")
-    except UnicodeError:
-        ascii_host = ""
-    if not ascii_host or not _sansio_get_host(scheme, ascii_host):
-        raise BadRequest("The 'Host' header is not a valid host name.")
 
 
 # Signals sent while a request is handled: their receivers are user code.
@@ -639,9 +619,12 @@ class Flask(ServingHooks, _FileServing, App):
                 request.trusted_hosts = trusted_hosts
 
             # Validated here so an untrusted host fails the request early.
-            host = get_host(request.environ, request.trusted_hosts)
-            if not host and (raw_host := request.headers.get("Host")):
-                _check_host_header(request.scheme, raw_host)
+            host_header = _host_header(request)
+            host = request_host(
+                request.scheme, host_header, request.server, request.trusted_hosts
+            )
+            if not host and host_header:
+                check_host_header(request.scheme, host_header)
             request.host = host
             subdomain = None
             server_name = self.config["SERVER_NAME"]
@@ -651,32 +634,23 @@ class Flask(ServingHooks, _FileServing, App):
                 server_name is None
                 and not url_map.host_matching
                 and not self.subdomain_matching
-                and "HTTP_UPGRADE" not in request.environ
+                and type(url_map) is Map
             ):
                 # PERF: the common case, bound from what is already known,
                 # without bind_to_environ working out the host again. The
                 # same values bind_to_environ would pass to Map.bind.
-                environ = request.environ
-                script_name = environ.get("SCRIPT_NAME")
-                path_info = environ.get("PATH_INFO")
-                query = environ.get("QUERY_STRING")
-                # PERF: ASCII strings (nearly all) are the text they encode.
-                return _bind_to_host(
-                    url_map,
-                    host,
-                    script_name
-                    if script_name is None or script_name.isascii()
-                    else _wsgi_str(script_name),
-                    url_map.default_subdomain or "",
-                    environ["wsgi.url_scheme"],
-                    environ["REQUEST_METHOD"],
-                    path_info
-                    if path_info is None or path_info.isascii()
-                    else _wsgi_str(path_info),
-                    query_args=query
-                    if query is None or query.isascii()
-                    else _wsgi_str(query),
-                )
+                routing = _routing_values(request)
+                if routing is not None:
+                    return bind_to_host(
+                        url_map,
+                        host,
+                        routing[0],
+                        url_map.default_subdomain or "",
+                        request.scheme,
+                        request.method,
+                        routing[1],
+                        routing[2],
+                    )
 
             if self.url_map.host_matching:
                 # Rules name their hosts; SERVER_NAME does not restrict.
@@ -831,7 +805,14 @@ class Flask(ServingHooks, _FileServing, App):
                 # Status and headers go to the constructor so a streamed
                 # body gets them before it is consumed.
                 response_class = self.response_class
-                if headers is None:
+                if headers is None and type(rv) in (str, bytes):
+                    rv = plain_response(
+                        response_class,
+                        rv,  # type: ignore[arg-type]
+                        status,  # type: ignore[arg-type]
+                        response_class.default_mimetype,
+                    )
+                elif headers is None:
                     # PERF: werkzeug would look for a Content-Type header
                     # (raising and catching a KeyError) only to find none.
                     rv = response_class(

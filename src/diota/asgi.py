@@ -15,7 +15,6 @@ import collections.abc as cabc
 import contextvars
 import io
 import os
-import sys
 import tempfile
 import typing as t
 
@@ -23,23 +22,26 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wsgi import FileWrapper
 
+from ._scope import ScopeSource
 from .concurrency import _in_asgi_worker
 from .concurrency import async_caller
 from .concurrency import Caller
 from .concurrency import drive
 from .concurrency import run_in_worker_thread
+from .ctx import RequestContext
 from .globals import _cv_app
 from .mounts import find_mount
 from .mounts import routes_elsewhere
 from .mounts import WSGIMiddleware
 from .wrappers import _sent_as_is
+from .wrappers import Request
 
 if t.TYPE_CHECKING:  # pragma: no cover
-    from _typeshed.wsgi import WSGIEnvironment
-
     from .app import Flask
     from .ctx import RequestContext
     from .wrappers import Response
@@ -158,26 +160,27 @@ class HTTPConnection(_Connection):
                 await mount.serve_asgi(app, self.scope, self.receive, self.send)
                 return
 
-        environ = build_environ(self.scope)
-        ctx = app.request_context(environ)
+        source = ScopeSource(self.scope)
+        ctx = _request_context(app, source)
+        request = ctx.request
         if app._fallback is not None and routes_elsewhere(ctx):
             await app._fallback.serve_asgi(app, self.scope, self.receive, self.send)
             return
         if ctx.url_adapter is not None and not ctx._matched:
             ctx.match_request()
-        rule = ctx.request.url_rule
+        rule = request.url_rule
         endpoint = rule.endpoint if rule is not None else None
 
         view = app.view_functions.get(endpoint) if endpoint is not None else None
         if view is not None and getattr(view, "stream_request_body", False):
-            ctx.request._body_stream = RequestBodyStream(
+            request._body_stream = RequestBodyStream(
                 self.receive, app.config["MAX_CONTENT_LENGTH"]
             )
-            environ["wsgi.input"] = _StreamedBodyInput()
-        else:
+            source.input = t.cast(t.IO[bytes], _StreamedBodyInput())
+        elif source.may_have_body or source.method not in _BODILESS_METHODS:
             body = await read_body(
                 self.receive,
-                environ,
+                source,
                 app.config["MAX_CONTENT_LENGTH"],
                 app.config["BODY_SPOOL_MEMORY"],
             )
@@ -185,7 +188,8 @@ class HTTPConnection(_Connection):
                 return  # The client went away before sending its body.
             if body is _TOO_LARGE:
                 # Raised in the pipeline, so the app's 413 handler applies.
-                ctx.request.routing_exception = RequestEntityTooLarge()
+                request.routing_exception = RequestEntityTooLarge()
+        _attach_body(request, source)
 
         on_finish = _preserve_hook(self.scope)
         try:
@@ -200,7 +204,7 @@ class HTTPConnection(_Connection):
                 response = await app._run_request(ctx, runtime.call, on_finish)
 
             await send_response(
-                response, environ, self.scope, self.receive, self.send, runtime
+                response, request, self.scope, self.receive, self.send, runtime
             )
             ctx._responded = True
             if ctx._background_tasks:
@@ -212,7 +216,55 @@ class HTTPConnection(_Connection):
             # The body buffer is ours (under WSGI the server owns wsgi.input),
             # unless the test client keeps this request alive to inspect it.
             if on_finish is None:
-                environ["wsgi.input"].close()
+                source.input.close()
+
+
+# Methods whose requests usually carry no body. PERF: such a request that
+# cannot have one (see ScopeSource.may_have_body) is served without waiting
+# for its empty body message.
+_BODILESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+
+def _request_context(app: Flask, source: ScopeSource) -> RequestContext:
+    """The request context for the request ``source`` describes.
+
+    PERF: diota's request class is built straight from the scope; a class
+    with a constructor of its own (or an app that makes its request
+    contexts itself) gets the environ it expects.
+    """
+    request_class = app.request_class
+    key = (type(app), request_class)
+    from_source = _builds_from_source.get(key)
+    if from_source is None:
+        from .app import Flask
+
+        from_source = _builds_from_source[key] = (
+            issubclass(request_class, Request)
+            and request_class.__init__ is RequestBase.__init__
+            and type(app).request_context is Flask.request_context
+        )
+    if from_source:
+        return RequestContext(app, None, request_class._from_source(source))  # type: ignore[arg-type]
+    return app.request_context(source.make_environ())
+
+
+# (app class, request class) -> whether requests can be built from a scope.
+_builds_from_source: dict[tuple[type, type], bool] = {}
+
+
+def _attach_body(request: t.Any, source: ScopeSource) -> None:
+    """Give the request the body that was read (or its stream), where the
+    request already made its environ or headers from the scope."""
+    attributes = request.__dict__
+    environ = attributes.get("_environ", attributes.get("environ"))
+    size = source.body_size
+    if environ is not None:
+        environ["wsgi.input"] = source.input
+        if size and "CONTENT_LENGTH" not in environ:
+            environ["CONTENT_LENGTH"] = str(size)
+    headers = attributes.get("_headers")
+    if size and type(headers) is Headers and "Content-Length" not in headers:
+        headers._list.append(("Content-Length", str(size)))
 
 
 def _wsgi_stack_bridge(app: Flask, wrapped: t.Any) -> WSGIMiddleware:
@@ -255,169 +307,19 @@ def _preserve_hook(scope: Scope) -> t.Callable[[RequestContext], None] | None:
     return on_finish
 
 
-def build_environ(scope: Scope) -> dict[str, t.Any]:
-    """A WSGI environ for an ASGI HTTP scope (the body is added later).
-
-    werkzeug's request object, and every extension reading
-    ``request.environ``, then work unchanged. The scope stays reachable as
-    ``environ["asgi.scope"]``.
-    """
-    root_path: str = scope.get("root_path", "")
-    path: str = scope["path"]
-    # The spec has ``path`` include ``root_path``; some servers leave it out.
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        path = path[len(root_path) :]
-    server = scope.get("server") or ("localhost", 80)
-    environ: dict[str, t.Any] = {
-        # A websocket scope has no method: its handshake is a GET.
-        "REQUEST_METHOD": scope.get("method", "GET"),
-        "SCRIPT_NAME": root_path.encode().decode("latin-1"),
-        "PATH_INFO": path.encode().decode("latin-1"),
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "SERVER_NAME": server[0],
-        "SERVER_PORT": str(server[1]) if server[1] is not None else "80",
-        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": _EMPTY_INPUT,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-        # The whole body is buffered: read to its end even without a length.
-        "wsgi.input_terminated": True,
-        "asgi.scope": scope,
-    }
-    extra = scope.get("diota.environ")
-    if extra:
-        # Environ-only values from diota's in-process test client
-        # (wsgi.errors, environ_overrides); real servers never set this.
-        environ.update(extra)
-    client = scope.get("client")
-    if client:
-        environ["REMOTE_ADDR"] = client[0]
-        environ["REMOTE_PORT"] = str(client[1])
-    for raw_name, raw_value in scope.get("headers", ()):
-        name = raw_name.decode("latin-1")
-        if "_" in name:
-            # "X_Forwarded_For" would alias X-Forwarded-For in the environ; drop
-            # such names, as gunicorn and nginx do.
-            continue
-        if name == "content-type":
-            key = "CONTENT_TYPE"
-        elif name == "content-length":
-            key = "CONTENT_LENGTH"
-        else:
-            key = "HTTP_" + name.upper().replace("-", "_")
-        value = raw_value.decode("latin-1")
-        if key in environ:
-            separator = "; " if key == "HTTP_COOKIE" else ","
-            environ[key] = f"{environ[key]}{separator}{value}"
-        else:
-            environ[key] = value
-    return environ
-
-
-# Environ keys an ASGI scope carries itself; the rest (wsgi.errors, keys a
-# test put in environ_overrides) travel in scope["diota.environ"].
-_SCOPE_KEYS = frozenset(
-    {
-        "REQUEST_METHOD",
-        "SCRIPT_NAME",
-        "PATH_INFO",
-        "QUERY_STRING",
-        "SERVER_NAME",
-        "SERVER_PORT",
-        "SERVER_PROTOCOL",
-        "REMOTE_ADDR",
-        "REMOTE_PORT",
-        "CONTENT_TYPE",
-        "CONTENT_LENGTH",
-        "wsgi.version",
-        "wsgi.url_scheme",
-        "wsgi.input",
-        "wsgi.multithread",
-        "wsgi.multiprocess",
-        "wsgi.run_once",
-        "wsgi.input_terminated",
-        "werkzeug.debug.preserve_context",
-    }
-)
-
-
-def scope_from_environ(environ: WSGIEnvironment) -> dict[str, t.Any]:
-    """An ASGI HTTP scope carrying the same request as a WSGI environ (the
-    inverse of :func:`build_environ`): for the in-process test client, and
-    for ASGI applications mounted under a WSGI server."""
-    headers: list[tuple[bytes, bytes]] = []
-    extra: dict[str, t.Any] = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-").lower()
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if not value:
-                continue
-            name = key.replace("_", "-").lower()
-        else:
-            if key not in _SCOPE_KEYS:
-                extra[key] = value
-            continue
-        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
-
-    root_path = environ.get("SCRIPT_NAME", "").encode("latin-1").decode()
-    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-    server_port = environ.get("SERVER_PORT")
-    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
-    scope: dict[str, t.Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": protocol.partition("/")[2] or "1.1",
-        "method": environ["REQUEST_METHOD"],
-        "scheme": environ.get("wsgi.url_scheme", "http"),
-        "root_path": root_path,
-        "path": root_path + path,
-        "raw_path": (root_path + path).encode(),
-        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
-        "headers": headers,
-        "server": (
-            environ.get("SERVER_NAME", "localhost"),
-            int(server_port) if server_port else None,
-        ),
-        "extensions": {},
-        "diota.environ": extra,
-    }
-    if "REMOTE_ADDR" in environ:
-        scope["client"] = (environ["REMOTE_ADDR"], int(environ.get("REMOTE_PORT", 0)))
-    preserve = environ.get("werkzeug.debug.preserve_context")
-    if preserve is not None:
-        scope["diota.preserve_context"] = preserve
-    return scope
-
-
-class _EmptyInput(io.BytesIO):
-    """The shared body of requests without one: never written nor closed."""
-
-    def write(self, data: t.Any) -> int:
-        raise io.UnsupportedOperation("read-only")
-
-    def close(self) -> None:
-        pass
-
-
-_EMPTY_INPUT = _EmptyInput()
 _TOO_LARGE = object()
 
 
 async def read_body(
-    receive: Receive, environ: dict[str, t.Any], limit: int | None, memory: int
+    receive: Receive, source: ScopeSource, limit: int | None, memory: int
 ) -> t.Any:
-    """Read the whole request body into ``environ["wsgi.input"]``.
+    """Read the whole request body into ``source.input``.
 
     Returns ``None`` if the client disconnected, ``_TOO_LARGE`` once more
     than ``limit`` bytes arrived (or were announced), else ``True``. Bodies
     above ``memory`` bytes go to a temporary file.
     """
-    declared = environ.get("CONTENT_LENGTH")
+    declared = source.content_length
     if limit is not None and declared and declared.isdigit() and int(declared) > limit:
         return _TOO_LARGE
 
@@ -437,7 +339,7 @@ async def read_body(
                 if limit is not None and size > limit:
                     if spool is not None:
                         spool.close()
-                    environ["CONTENT_LENGTH"] = str(size)
+                    source.body_size = size
                     return _TOO_LARGE
                 if spool is None and size > memory:
                     spool = await anyio.to_thread.run_sync(_new_spool_file)
@@ -456,12 +358,12 @@ async def read_body(
 
     if spool is not None:
         spool.seek(0)
-        environ["wsgi.input"] = spool
+        source.input = spool
     elif size:
-        environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
-    if "CONTENT_LENGTH" not in environ and size:
-        # A chunked body: tell werkzeug its length so form parsing works.
-        environ["CONTENT_LENGTH"] = str(size)
+        source.input = io.BytesIO(b"".join(chunks))
+    if declared is None and size:
+        # A chunked body: its length tells werkzeug how much to read.
+        source.body_size = size
     return True
 
 
@@ -516,7 +418,7 @@ class _StreamedBodyInput(io.RawIOBase):
 
 async def send_response(
     response: Response,
-    environ: dict[str, t.Any],
+    request: Request,
     scope: Scope,
     receive: Receive,
     send: Send,
@@ -527,21 +429,27 @@ async def send_response(
     if isinstance(body, cabc.AsyncIterable) and not isinstance(
         body, (cabc.Iterable, str, bytes)
     ):
-        await _send_async_body(response, body, environ, receive, send)
+        await _send_async_body(response, body, request.environ, receive, send)
         return
-    if _sent_as_is(response, environ["REQUEST_METHOD"]):
+    if _sent_as_is(response, request.method):
         await send(
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": _encode_headers(response.headers.to_wsgi_list()),
+                "headers": _encode_headers(response.headers._list),
             }
         )
         # _sent_as_is checked: a list of bytes.
         chunks = t.cast("list[bytes]", body)
-        await send({"type": "http.response.body", "body": b"".join(chunks)})
+        await send(
+            {
+                "type": "http.response.body",
+                "body": chunks[0] if len(chunks) == 1 else b"".join(chunks),
+            }
+        )
         return
 
+    environ = request.environ
     app_iter, status, headers = response.get_wsgi_response(environ)
     status_code = int(status[:3])
     await send(
@@ -570,10 +478,22 @@ def _noop() -> None:
 
 
 def _encode_headers(headers: t.Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [
-        (name.lower().encode("latin-1"), value.encode("latin-1"))
-        for name, value in headers
-    ]
+    encoded = _encoded_headers
+    rv = []
+    for header in headers:
+        pair = encoded.get(header)
+        if pair is None:
+            name, value = header
+            pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
+            if len(value) < 64 and len(encoded) < 1024:
+                encoded[header] = pair
+        rv.append(pair)
+    return rv
+
+
+# PERF: (name, value) -> the pair encoded for ASGI, for short values (most
+# repeat from response to response: content types, lengths, hook headers).
+_encoded_headers: dict[tuple[str, str], tuple[bytes, bytes]] = {}
 
 
 async def _send_file(wrapper: FileWrapper, scope: Scope, send: Send) -> bool:

@@ -347,7 +347,11 @@ class RequestContext:
 
             # Break the request <-> environ cycle so both are freed promptly.
             if clear_request:
-                ctx.request.environ["werkzeug.request"] = None
+                # PERF: an environ not made yet (ASGI) holds no reference.
+                attributes = ctx.request.__dict__
+                environ = attributes.get("_environ", attributes.get("environ"))
+                if environ is not None:
+                    environ["werkzeug.request"] = None
 
             if app_ctx is not None:
                 await app_ctx._pop(exc, call)

@@ -390,7 +390,7 @@ class _WSGIRequest:
         self.outbox: _Outbox | None = None
 
     async def run(self) -> None:
-        from .asgi import build_environ
+        from ._scope import build_environ
 
         first = await self.receive()
         if first["type"] == "http.disconnect":
@@ -805,7 +805,7 @@ class _ASGIRequest:
     the process loop and the messages between it and the WSGI side."""
 
     def __init__(self, app: ASGIApplication, environ: WSGIEnvironment) -> None:
-        from .asgi import scope_from_environ
+        from ._scope import scope_from_environ
 
         self.app = app
         self.environ = environ

@@ -323,7 +323,7 @@ class SecureCookieSessionInterface(SessionInterface):
         # PERF: a request with no cookies at all needs no parsing, and one
         # without the session cookie no serializer.
         standard = _default_serializer(self)
-        if standard and not request.environ.get("HTTP_COOKIE"):
+        if standard and not _has_cookies(request):
             return self.session_class()
 
         cookies = request.cookies
@@ -430,6 +430,13 @@ def _vary_on_cookie(response: Response) -> None:
         response.headers["Vary"] = "Cookie"
     else:
         response.vary.add("Cookie")
+
+
+def _has_cookies(request: Request) -> bool:
+    has_cookies = getattr(request, "_has_cookies", None)
+    if has_cookies is not None:
+        return has_cookies()  # type: ignore[no-any-return]
+    return bool(request.environ.get("HTTP_COOKIE"))
 
 
 def _mark_modified(session: SecureCookieSession) -> None:

@@ -337,7 +337,7 @@ async def serve(
     app: Flask, scope: Scope, receive: Receive, send: Send, call: Caller
 ) -> None:
     """Serve one ASGI ``websocket`` connection with ``app``."""
-    from .asgi import build_environ
+    from ._scope import build_environ
 
     first = await receive()
     if first["type"] != "websocket.connect":

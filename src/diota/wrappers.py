@@ -25,7 +25,28 @@ from .globals import current_app
 from .helpers import _split_blueprint_path
 
 if t.TYPE_CHECKING:  # pragma: no cover
+    from _typeshed.wsgi import WSGIEnvironment
+    from werkzeug.datastructures import Headers
     from werkzeug.routing import Rule
+
+
+class RequestSource(t.Protocol):
+    """Where a request built without an environ takes its values from (the
+    ASGI adapter's scope)."""
+
+    method: str
+    scheme: str
+    server: tuple[str, int | None] | None
+    root_path: str
+    path_info: str
+    query_string: bytes
+    remote_addr: str | None
+    host: str | None
+    has_cookie: bool
+
+    def make_environ(self) -> WSGIEnvironment: ...
+
+    def make_headers(self) -> Headers: ...
 
 
 class Request(RequestBase):
@@ -56,6 +77,71 @@ class Request(RequestBase):
     _max_content_length: int | None = None
     _max_form_memory_size: int | None = None
     _max_form_parts: int | None = None
+
+    # Under ASGI the request is built from the scope (``_source``), and the
+    # environ and headers only when first read: PERF, most requests never
+    # read the environ, and many never look past the Host header.
+    _environ: WSGIEnvironment | None = None
+    _headers: Headers | None = None
+    _source: RequestSource | None = None
+
+    @classmethod
+    def _from_source(cls, source: RequestSource) -> Request:
+        """The request ``source`` describes, built without an environ: what
+        ``cls(environ)`` would be for the environ the source can make."""
+        self = cls.__new__(cls)
+        self.method = source.method
+        self.scheme = source.scheme
+        self.server = source.server
+        self.root_path = source.root_path.rstrip("/")
+        self.path = "/" + source.path_info.lstrip("/")
+        self.query_string = source.query_string
+        self.remote_addr = source.remote_addr
+        self.shallow = False
+        self._source = source
+        return self
+
+    @property
+    def environ(self) -> WSGIEnvironment:
+        """The WSGI environ of the request (under ASGI, one made from the
+        scope, which it keeps as ``environ["asgi.scope"]``)."""
+        environ = self._environ
+        if environ is None:
+            assert self._source is not None
+            environ = self._environ = self._source.make_environ()
+            environ["werkzeug.request"] = self
+        return environ
+
+    @environ.setter
+    def environ(self, value: WSGIEnvironment) -> None:
+        self._environ = value
+
+    @property
+    def headers(self) -> Headers:
+        """The request headers."""
+        headers = self._headers
+        if headers is None:
+            assert self._source is not None
+            headers = self._headers = self._source.make_headers()
+        return headers
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._headers = value
+
+    def _has_cookies(self) -> bool:
+        """Whether the request sent any cookie (PERF: without parsing them)."""
+        source = self._source
+        if source is not None:
+            return source.has_cookie
+        return bool(self.environ.get("HTTP_COOKIE"))
+
+    def _host_header(self) -> str | None:
+        """The ``Host`` header, read without building :attr:`headers`."""
+        source = self._source
+        if source is not None and self._headers is None:
+            return source.host
+        return self.headers.get("Host")
 
     @property
     def max_content_length(self) -> int | None:

@@ -34,11 +34,12 @@ def make_scope(
     headers: cabc.Sequence[tuple[str, str]] = (),
     query_string: bytes = b"",
     root_path: str = "",
+    http_version: str = "1.1",
 ) -> dict[str, t.Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
-        "http_version": "1.1",
+        "http_version": http_version,
         "method": method,
         "scheme": "http",
         "path": root_path + path,

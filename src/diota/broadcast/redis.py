@@ -191,10 +191,10 @@ class RedisBackend(Backend):
         try:
             # Open the pub/sub connection now, so that an unreachable or
             # misconfigured Redis fails at startup, not at the first chat.
-            await pubsub.connect()  # type: ignore[no-untyped-call]
+            await pubsub.connect()  # type: ignore[no-untyped-call,unused-ignore]
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
                 await client.aclose()
             if isinstance(exc, self._redis_errors):
                 raise BroadcastConnectionError(
@@ -231,7 +231,7 @@ class RedisBackend(Backend):
                 reader.cancel()
                 await asyncio.wait([reader])
             if pubsub is not None:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             if client is not None:
                 await client.aclose()
 
@@ -349,7 +349,7 @@ class RedisBackend(Backend):
         self._fail(RuntimeError("the event loop shut down"))
         with anyio.CancelScope(shield=True):
             if pubsub is not None:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             if client is not None:
                 await client.aclose()
 

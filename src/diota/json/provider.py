@@ -12,6 +12,8 @@ from datetime import date
 
 from werkzeug.http import http_date
 
+from .._responses import plain_response
+
 if t.TYPE_CHECKING:  # pragma: no cover
     from werkzeug.sansio.response import Response
 
@@ -217,6 +219,9 @@ class DefaultJSONProvider(JSONProvider):
         else:
             dump_args["separators"] = (",", ":")
 
-        return self._app.response_class(
-            f"{self.dumps(obj, **dump_args)}\n", mimetype=self.mimetype
+        response: Response = plain_response(
+            t.cast(t.Any, self._app.response_class),
+            f"{self.dumps(obj, **dump_args)}\n",
+            mimetype=self.mimetype,
         )
+        return response

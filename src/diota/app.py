@@ -915,6 +915,31 @@ class Flask(ServingHooks, _FileServing, App):
         """The seam used when the pipeline is driven synchronously."""
         return sync_caller(self)
 
+    def _step_replaced(self, name: str) -> bool:
+        """Whether Flask's method for pipeline step ``name`` is replaced (by
+        a subclass or on the instance)."""
+        return name in self._class_overrides or name in self.__dict__
+
+    def _has_step_code(
+        self,
+        name: str,
+        req: Request,
+        *registries: dict[t.Any, list[t.Any]],
+    ) -> bool:
+        """Whether pipeline step ``name`` can run user code for ``req``: its
+        method is replaced, or a registry holds a function for the app or
+        one of the request's blueprints.
+
+        PERF: a step with nothing to run costs no coroutine.
+        """
+        if name in self._class_overrides or name in self.__dict__:
+            return True
+        rule = req.url_rule
+        if rule is None or "." not in rule.endpoint:
+            return any(registry.get(None) for registry in registries)
+        names = (None, *req.blueprints)
+        return any(registry.get(n) for registry in registries for n in names)
+
     def _step(
         self,
         name: str,
@@ -982,7 +1007,16 @@ class Flask(ServingHooks, _FileServing, App):
         try:
             if request_started.receivers:
                 request_started.send(self, _async_wrapper=self.ensure_sync)
-            rv = await self._step("preprocess_request", self._preprocess_request, call)
+            rv = None
+            if self._has_step_code(
+                "preprocess_request",
+                _cv_request.get().request,
+                self.url_value_preprocessors,
+                self.before_request_funcs,
+            ):
+                rv = await self._step(
+                    "preprocess_request", self._preprocess_request, call
+                )
             if rv is None:
                 rv = await self._step("dispatch_request", self._dispatch_request, call)
         except Exception as e:
@@ -1031,9 +1065,17 @@ class Flask(ServingHooks, _FileServing, App):
     ) -> Response:
         response = self.make_response(rv)
         try:
-            response = await self._step(
-                "process_response", self._process_response, call, response
-            )
+            ctx = _cv_request.get()
+            if (
+                ctx._after_request_functions
+                or ctx._session is not None
+                or self._has_step_code(
+                    "process_response", ctx.request, self.after_request_funcs
+                )
+            ):
+                response = await self._step(
+                    "process_response", self._process_response, call, response
+                )
             if request_finished.receivers:
                 request_finished.send(
                     self, _async_wrapper=self.ensure_sync, response=response
@@ -1057,8 +1099,10 @@ class Flask(ServingHooks, _FileServing, App):
                 for func in reversed(self.after_request_funcs[name]):
                     response = await call(func, response)
 
-        if not self.session_interface.is_null_session(ctx._session):
-            self.session_interface.save_session(self, ctx._session, response)  # type: ignore[arg-type]
+        # A session never opened (see RequestContext.push) has nothing to save.
+        session = ctx._session
+        if session is not None and not self.session_interface.is_null_session(session):
+            self.session_interface.save_session(self, session, response)
 
         return response
 

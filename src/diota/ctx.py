@@ -15,26 +15,55 @@ from functools import update_wrapper
 from types import TracebackType
 
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request as RequestBase
 
 from . import typing as ft
 from .concurrency import Caller
 from .concurrency import drive
 from .globals import _cv_app
 from .globals import _cv_request
+from .sessions import request_has_cookies
+from .sessions import SecureCookieSession
+from .sessions import SecureCookieSessionInterface
 from .signals import appcontext_popped
 from .signals import appcontext_pushed
+from .signals import appcontext_tearing_down
+from .signals import request_tearing_down
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from _typeshed.wsgi import WSGIEnvironment
+    from werkzeug.routing import MapAdapter
 
     from .app import Flask
     from .background import Task
+    from .sessions import SessionInterface
     from .sessions import SessionMixin
     from .wrappers import Request
 
 
 # Marks "no exception was passed": pop() then looks at sys.exc_info().
 _sentinel = object()
+# Marks a value not worked out yet.
+_unset = object()
+
+
+def _opens_lazily(interface: SessionInterface) -> bool:
+    """Whether ``interface`` is the standard cookie session, whose session
+    for a request without cookies is known without opening it: empty, and
+    saved only if changed."""
+    cls = type(interface)
+    return (
+        cls.open_session is SecureCookieSessionInterface.open_session
+        and cls.save_session is SecureCookieSessionInterface.save_session
+        and getattr(interface, "session_class", None) is SecureCookieSession
+    )
+
+
+def _close_request(request: Request) -> None:
+    """``request.close()``: closes the uploaded files. PERF: werkzeug's has
+    nothing to do when no files were parsed."""
+    if type(request).close is not RequestBase.close or "files" in request.__dict__:
+        request.close()
 
 
 class _AppCtxGlobals:
@@ -152,12 +181,27 @@ class AppContext:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.url_adapter = app.create_url_adapter(None)
+        self._url_adapter: MapAdapter | None | object = _unset
         self.g: _AppCtxGlobals = app.app_ctx_globals_class()
         self._cv_tokens: list[contextvars.Token[AppContext]] = []
         # stream_with_context streams still using this context: while any
         # does, the last pop leaves the teardown to the last stream's end.
         self._stream_holds = 0
+
+    @property
+    def url_adapter(self) -> MapAdapter | None:
+        """The URL map bound to ``SERVER_NAME`` (see
+        :meth:`Flask.create_url_adapter`), for building URLs outside a
+        request; ``None`` without ``SERVER_NAME``."""
+        adapter = self._url_adapter
+        if adapter is _unset:
+            # PERF: made when first used; a request builds URLs with its own.
+            adapter = self._url_adapter = self.app.create_url_adapter(None)
+        return adapter  # type: ignore[return-value]
+
+    @url_adapter.setter
+    def url_adapter(self, value: MapAdapter | None) -> None:
+        self._url_adapter = value
 
     def push(self) -> None:
         """Make this the current application context."""
@@ -171,7 +215,15 @@ class AppContext:
 
     async def _pop(self, exc: BaseException | None, call: Caller) -> None:
         try:
-            if len(self._cv_tokens) == 1 and not self._stream_holds:
+            if (
+                len(self._cv_tokens) == 1
+                and not self._stream_holds
+                and (
+                    self.app.teardown_appcontext_funcs
+                    or appcontext_tearing_down.receivers
+                    or self.app._step_replaced("do_teardown_appcontext")
+                )
+            ):
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self.app._step(
@@ -256,6 +308,8 @@ class RequestContext:
         Used to hand the request to another thread or greenlet; the request
         object is shared, not copied.
         """
+        if self._session is None and self._session_deferred:
+            self._open_session()  # the copy shares the session object
         return self.__class__(
             self.app,
             environ=self.request.environ,
@@ -287,9 +341,12 @@ class RequestContext:
         Reading it (as the :data:`~diota.session` proxy does) marks the
         session accessed, so the response gets ``Vary: Cookie``.
         """
-        assert self._session is not None, "The session has not yet been opened."
-        self._session.accessed = True
-        return self._session
+        session = self._session
+        if session is None and self._session_deferred:
+            session = self._open_session()
+        assert session is not None, "The session has not yet been opened."
+        session.accessed = True
+        return session
 
     @session.setter
     def session(self, value: SessionMixin) -> None:
@@ -311,17 +368,39 @@ class RequestContext:
         # stream_with_context re-pushing keeps the same session.
         if self._session is None:
             session_interface = self.app.session_interface
-            self._session = session_interface.open_session(self.app, self.request)
-            if self._session is None:
-                self._session = session_interface.make_null_session(self.app)
+            if _opens_lazily(session_interface) and not request_has_cookies(
+                self.request
+            ):
+                # PERF: the standard cookie session of a request without
+                # cookies is empty, and stays unsaved unless used: opened
+                # only if something reads it (the session property).
+                self._session_deferred = True
+            else:
+                self._open_session()
 
         # Matched after the session is open so a custom URL map can use it,
         # unless the ASGI driver already matched to plan the request.
         if self.url_adapter is not None and not self._matched:
             self.match_request()
 
+    # Set by push() when opening the session waits for its first use.
+    _session_deferred = False
+
+    def _open_session(self) -> SessionMixin:
+        session_interface = self.app.session_interface
+        session = session_interface.open_session(self.app, self.request)
+        if session is None:
+            session = session_interface.make_null_session(self.app)
+        self._session = session
+        return session
+
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
         """The teardown functions of this kind of context."""
+        app = self.app
+        if not request_tearing_down.receivers and not app._has_step_code(
+            "do_teardown_request", self.request, app.teardown_request_funcs
+        ):
+            return
         await self.app._step(
             "do_teardown_request", self.app._do_teardown_request, call, exc
         )
@@ -337,9 +416,7 @@ class RequestContext:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
                 await self._teardown(exc, call)
-                request_close = getattr(self.request, "close", None)
-                if request_close is not None:
-                    request_close()
+                _close_request(self.request)
         finally:
             ctx = _cv_request.get()
             token, app_ctx = self._cv_tokens.pop()

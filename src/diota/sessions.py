@@ -323,7 +323,7 @@ class SecureCookieSessionInterface(SessionInterface):
         # PERF: a request with no cookies at all needs no parsing, and one
         # without the session cookie no serializer.
         standard = _default_serializer(self)
-        if standard and not _has_cookies(request):
+        if standard and not request_has_cookies(request):
             return self.session_class()
 
         cookies = request.cookies
@@ -432,7 +432,8 @@ def _vary_on_cookie(response: Response) -> None:
         response.vary.add("Cookie")
 
 
-def _has_cookies(request: Request) -> bool:
+def request_has_cookies(request: Request) -> bool:
+    """Whether ``request`` sent any cookie (PERF: without parsing them)."""
     has_cookies = getattr(request, "_has_cookies", None)
     if has_cookies is not None:
         return has_cookies()  # type: ignore[no-any-return]

@@ -48,6 +48,9 @@ from .blueprints import _FileServing
 from .concurrency import Caller
 from .concurrency import drive
 from .concurrency import is_async_callable
+from .concurrency import ROUTE_ASYNC
+from .concurrency import ROUTE_NO_USER_CODE
+from .concurrency import ROUTE_SYNC
 from .concurrency import run_coroutine_sync
 from .concurrency import sync_caller
 from .ctx import _sentinel
@@ -281,6 +284,8 @@ class Flask(ServingHooks, _FileServing, App):
 
     # Names of _OVERRIDABLE_STEPS a subclass replaces; see __init_subclass__.
     _class_overrides: frozenset[str] = frozenset()
+    # Whether a subclass replaces asgi_app.
+    _asgi_app_replaced = False
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -289,6 +294,7 @@ class Flask(ServingHooks, _FileServing, App):
             for name in _OVERRIDABLE_STEPS
             if getattr(cls, name) is not getattr(Flask, name)
         )
+        cls._asgi_app_replaced = cls.asgi_app is not Flask.asgi_app
 
     def __init__(
         self,
@@ -936,9 +942,16 @@ class Flask(ServingHooks, _FileServing, App):
             return True
         rule = req.url_rule
         if rule is None or "." not in rule.endpoint:
-            return any(registry.get(None) for registry in registries)
+            for registry in registries:
+                if registry.get(None):
+                    return True
+            return False
         names = (None, *req.blueprints)
-        return any(registry.get(n) for registry in registries for n in names)
+        for registry in registries:
+            for key in names:
+                if registry.get(key):
+                    return True
+        return False
 
     def _step(
         self,
@@ -1310,7 +1323,10 @@ class Flask(ServingHooks, _FileServing, App):
         if len(args) == 2:
             return self.wsgi_app(*args)
         if len(args) == 3:
-            return self.asgi_app(*args)
+            if "asgi_app" in self.__dict__ or self._asgi_app_replaced:
+                return self.asgi_app(*args)
+            # PERF: Flask.asgi_app would only await this.
+            return _handle_asgi(self, *args)
         raise TypeError(
             "A diota app is called as WSGI (environ, start_response) or ASGI"
             f" (scope, receive, send); got {len(args)} arguments."
@@ -1325,31 +1341,35 @@ class Flask(ServingHooks, _FileServing, App):
 
         inspect.markcoroutinefunction(__call__)
 
-    def _is_sync_route(self, endpoint: str | None) -> bool:
-        """Whether every callable that can run for ``endpoint`` is sync.
+    def _route_kind(self, endpoint: str | None) -> int:
+        """How the ASGI driver runs a request to ``endpoint``:
+        :data:`ROUTE_NO_USER_CODE` when no view, hook, handler or signal
+        receiver can run (a 404 in an app without hooks: no worker thread
+        needed), :data:`ROUTE_SYNC` when every callable is sync (the whole
+        request in one worker thread: one hop, not one per callable), else
+        :data:`ROUTE_ASYNC` (on the loop).
 
-        Such a request is run by the ASGI driver in one worker thread (one
-        hop) instead of on the loop with a hop per callable. Decided once per
-        endpoint; setup is closed after the first request.
+        Decided once per endpoint: setup is closed after the first request.
         """
-        cache: dict[str | None, bool] = self.__dict__.setdefault("_sync_routes", {})
-        known = cache.get(endpoint)
-        if known is None:
-            known = cache[endpoint] = not any(
-                is_async_callable(f) for f in self._callables_for(endpoint)
-            )
-        return known
-
-    def _runs_no_user_code(self, endpoint: str | None) -> bool:
-        """Whether a request to ``endpoint`` runs no view, hook or handler at
-        all (a 404 in an app without hooks): the ASGI driver then needs no
-        worker thread for it. Decided once per endpoint."""
-        cache: dict[str | None, bool] = self.__dict__.setdefault("_no_user_code", {})
-        known = cache.get(endpoint)
-        if known is None:
-            known = cache[endpoint] = next(self._callables_for(endpoint), None) is None
-        # Signal receivers are user code too, and connect at any time.
-        return known and not any(signal.receivers for signal in _REQUEST_SIGNALS)
+        kinds: dict[str | None, int] | None = self.__dict__.get("_route_kinds")
+        if kinds is None:
+            kinds = self.__dict__["_route_kinds"] = {}
+        kind = kinds.get(endpoint)
+        if kind is None:
+            callables = list(self._callables_for(endpoint))
+            if not callables:
+                kind = ROUTE_NO_USER_CODE
+            elif any(is_async_callable(f) for f in callables):
+                kind = ROUTE_ASYNC
+            else:
+                kind = ROUTE_SYNC
+            kinds[endpoint] = kind
+        if kind == ROUTE_NO_USER_CODE:
+            # Signal receivers are user code too, and connect at any time.
+            for signal in _REQUEST_SIGNALS:
+                if signal.receivers:
+                    return ROUTE_SYNC
+        return kind
 
     def _callables_for(
         self, endpoint: str | None

@@ -32,6 +32,8 @@ from .concurrency import _in_asgi_worker
 from .concurrency import async_caller
 from .concurrency import Caller
 from .concurrency import drive
+from .concurrency import ROUTE_NO_USER_CODE
+from .concurrency import ROUTE_SYNC
 from .concurrency import run_in_worker_thread
 from .ctx import RequestContext
 from .globals import _cv_app
@@ -55,27 +57,37 @@ Send = t.Callable[[Message], cabc.Awaitable[None]]
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
-async def handle(app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve one ASGI connection with ``app``."""
+def handle(
+    app: Flask, scope: Scope, receive: Receive, send: Send
+) -> cabc.Awaitable[None]:
+    """Serve one ASGI connection with ``app``: the coroutine to await.
+
+    PERF: not a coroutine itself, so an HTTP request costs no extra frame.
+    """
     kind = scope["type"]
     if kind == "http":
-        await HTTPConnection(app, scope, receive, send).run()
-    elif kind == "lifespan":
-        await Lifespan(app, scope, receive, send).run()
-    elif kind == "websocket":
-        from .websockets import serve
+        return serve_http(app, scope, receive, send)
+    if kind == "lifespan":
+        return Lifespan(app, scope, receive, send).run()
+    if kind == "websocket":
+        return _serve_websocket(app, scope, receive, send)
+    raise RuntimeError(f"diota does not handle ASGI scope type {kind!r}.")
 
-        runtime = _runtime(app)
-        if not app._serving_started:
-            await _ensure_started(app, runtime)
-        if app._mounts:
-            mount = find_mount(app, _path_below_root(scope))
-            if mount is not None:
-                await mount.serve_asgi(app, scope, receive, send)
-                return
-        await serve(app, scope, receive, send, runtime.call)
-    else:
-        raise RuntimeError(f"diota does not handle ASGI scope type {kind!r}.")
+
+async def _serve_websocket(
+    app: Flask, scope: Scope, receive: Receive, send: Send
+) -> None:
+    from .websockets import serve
+
+    runtime = _runtime(app)
+    if not app._serving_started:
+        await _ensure_started(app, runtime)
+    if app._mounts:
+        mount = find_mount(app, _path_below_root(scope))
+        if mount is not None:
+            await mount.serve_asgi(app, scope, receive, send)
+            return
+    await serve(app, scope, receive, send, runtime.call)
 
 
 class _Runtime:
@@ -92,7 +104,7 @@ class _Runtime:
 def _runtime(app: Flask) -> _Runtime:
     # PERF: one dict lookup per request; anyio primitives belong to the loop
     # they were made on, so each loop gets its own.
-    key = _loop_key()
+    key = asyncio._get_running_loop() or _loop_key()
     runtimes: dict[t.Any, _Runtime] = app.__dict__.setdefault("_asgi_runtimes", {})
     runtime = runtimes.get(key)
     if runtime is None:
@@ -138,85 +150,82 @@ async def _ensure_started(app: Flask, runtime: _Runtime) -> None:
             await app._startup(runtime.call)
 
 
-class HTTPConnection(_Connection):
-    """One HTTP request/response cycle."""
+async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one HTTP request/response cycle."""
+    runtime = _runtime(app)
+    if not app._serving_started:
+        # No lifespan from this server (or the test client): start here.
+        await _ensure_started(app, runtime)
 
-    async def run(self) -> None:
-        app = self.app
-        runtime = _runtime(app)
-        if not app._serving_started:
-            # No lifespan from this server (or the test client): start here.
-            await _ensure_started(app, runtime)
-
-        wrapped = _wrapped_wsgi_app(app)
-        if wrapped is not None:
-            # The middleware stack around app.wsgi_app, with the app inside
-            # it served as WSGI: streamed through the WSGI bridge.
-            await _wsgi_stack_bridge(app, wrapped)(self.scope, self.receive, self.send)
+    wrapped = _wrapped_wsgi_app(app)
+    if wrapped is not None:
+        # The middleware stack around app.wsgi_app, with the app inside it
+        # served as WSGI: streamed through the WSGI bridge.
+        await _wsgi_stack_bridge(app, wrapped)(scope, receive, send)
+        return
+    if app._mounts:
+        mount = find_mount(app, _path_below_root(scope))
+        if mount is not None:
+            await mount.serve_asgi(app, scope, receive, send)
             return
-        if app._mounts:
-            mount = find_mount(app, _path_below_root(self.scope))
-            if mount is not None:
-                await mount.serve_asgi(app, self.scope, self.receive, self.send)
-                return
 
-        source = ScopeSource(self.scope)
-        ctx = _request_context(app, source)
-        request = ctx.request
-        if app._fallback is not None and routes_elsewhere(ctx):
-            await app._fallback.serve_asgi(app, self.scope, self.receive, self.send)
-            return
-        if ctx.url_adapter is not None and not ctx._matched:
-            ctx.match_request()
-        rule = request.url_rule
-        endpoint = rule.endpoint if rule is not None else None
+    source = ScopeSource(scope)
+    ctx = _request_context(app, source)
+    request = ctx.request
+    if app._fallback is not None and routes_elsewhere(ctx):
+        await app._fallback.serve_asgi(app, scope, receive, send)
+        return
+    if ctx.url_adapter is not None and not ctx._matched:
+        ctx.match_request()
+    rule = request.url_rule
+    endpoint = rule.endpoint if rule is not None else None
 
-        view = app.view_functions.get(endpoint) if endpoint is not None else None
-        if view is not None and getattr(view, "stream_request_body", False):
-            request._body_stream = RequestBodyStream(
-                self.receive, app.config["MAX_CONTENT_LENGTH"]
-            )
-            source.input = t.cast(t.IO[bytes], _StreamedBodyInput())
-        elif source.may_have_body or source.method not in _BODILESS_METHODS:
-            body = await read_body(
-                self.receive,
-                source,
-                app.config["MAX_CONTENT_LENGTH"],
-                app.config["BODY_SPOOL_MEMORY"],
-            )
-            if body is None:
-                return  # The client went away before sending its body.
-            if body is _TOO_LARGE:
-                # Raised in the pipeline, so the app's 413 handler applies.
-                request.routing_exception = RequestEntityTooLarge()
+    view = app.view_functions.get(endpoint) if endpoint is not None else None
+    if view is not None and getattr(view, "stream_request_body", False):
+        request._body_stream = RequestBodyStream(
+            receive, app.config["MAX_CONTENT_LENGTH"]
+        )
+        source.input = t.cast(t.IO[bytes], _StreamedBodyInput())
+        _attach_body(request, source)
+    elif source.may_have_body or source.method not in _BODILESS_METHODS:
+        body = await read_body(
+            receive,
+            source,
+            app.config["MAX_CONTENT_LENGTH"],
+            app.config["BODY_SPOOL_MEMORY"],
+        )
+        if body is None:
+            return  # The client went away before sending its body.
+        if body is _TOO_LARGE:
+            # Raised in the pipeline, so the app's 413 handler applies.
+            request.routing_exception = RequestEntityTooLarge()
         _attach_body(request, source)
 
-        on_finish = _preserve_hook(self.scope)
-        try:
-            if app._runs_no_user_code(endpoint):
-                # Nothing can block: the sync driver finishes it on the loop.
-                response = _run_sync(app, ctx, on_finish)
-            elif app._is_sync_route(endpoint):
-                response = await run_in_worker_thread(
-                    runtime.limiter, _run_sync, app, ctx, on_finish
-                )
-            else:
-                response = await app._run_request(ctx, runtime.call, on_finish)
-
-            await send_response(
-                response, request, self.scope, self.receive, self.send, runtime
+    on_finish = _preserve_hook(scope) if "diota.preserve_context" in scope else None
+    try:
+        kind = app._route_kind(endpoint)
+        if kind == ROUTE_NO_USER_CODE:
+            # Nothing can block: the sync driver finishes it on the loop.
+            response = _run_sync(app, ctx, on_finish)
+        elif kind == ROUTE_SYNC:
+            response = await run_in_worker_thread(
+                runtime.limiter, _run_sync, app, ctx, on_finish
             )
-            ctx._responded = True
-            if ctx._background_tasks:
-                # In this task: the server keeps it alive after the response.
-                await app._background.run_after_response(
-                    ctx._background_tasks, runtime.call
-                )
-        finally:
-            # The body buffer is ours (under WSGI the server owns wsgi.input),
-            # unless the test client keeps this request alive to inspect it.
-            if on_finish is None:
-                source.input.close()
+        else:
+            response = await app._run_request(ctx, runtime.call, on_finish)
+
+        await send_response(response, request, scope, receive, send, runtime)
+        ctx._responded = True
+        if ctx._background_tasks:
+            # In this task: the server keeps it alive after the response.
+            await app._background.run_after_response(
+                ctx._background_tasks, runtime.call
+            )
+    finally:
+        # The body buffer is ours (under WSGI the server owns wsgi.input),
+        # unless the test client keeps this request alive to inspect it.
+        if on_finish is None:
+            source.input.close()
 
 
 # Methods whose requests usually carry no body. PERF: such a request that
@@ -426,8 +435,10 @@ async def send_response(
 ) -> None:
     """Send a werkzeug response as ASGI messages."""
     body = response.response
-    if isinstance(body, cabc.AsyncIterable) and not isinstance(
-        body, (cabc.Iterable, str, bytes)
+    if (
+        type(body) is not list  # PERF: the common case, without ABC checks
+        and isinstance(body, cabc.AsyncIterable)
+        and not isinstance(body, (cabc.Iterable, str, bytes))
     ):
         await _send_async_body(response, body, request.environ, receive, send)
         return

@@ -33,6 +33,12 @@ if t.TYPE_CHECKING:  # pragma: no cover
 
 T = t.TypeVar("T")
 
+#: How a request can be run (what ``Flask._route_kind`` tells the ASGI
+#: driver): no user code at all, only sync callables, or some async ones.
+ROUTE_NO_USER_CODE = 0
+ROUTE_SYNC = 1
+ROUTE_ASYNC = 2
+
 #: The seam's signature: ``await call(func, *args, **kwargs)``.
 Caller = t.Callable[..., cabc.Awaitable[t.Any]]
 

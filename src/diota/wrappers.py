@@ -453,15 +453,17 @@ def _sent_as_is(response: t.Any, method: str) -> bool:
         return False  # werkzeug drops the body and some headers
     if method == "HEAD" or response.direct_passthrough:
         return False
-    if type(response.response) is not list or not all(
-        type(chunk) is bytes for chunk in response.response
-    ):
-        return False  # werkzeug encodes str items on the way out
+    body = response.response
+    if type(body) is not list:
+        return False
+    for chunk in body:
+        if type(chunk) is not bytes:
+            return False  # werkzeug encodes str items on the way out
     has_length = False
     for key, _ in response.headers:
         lower = key.lower()
         if lower == "content-length":
             has_length = True
-        elif lower in ("location", "content-location"):
+        elif lower == "location" or lower == "content-location":
             return False
     return has_length

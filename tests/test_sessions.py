@@ -10,6 +10,7 @@ from datetime import timezone
 
 import pytest
 from itsdangerous import BadSignature
+from itsdangerous import SignatureExpired
 from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
@@ -738,3 +739,57 @@ def test_tampered_or_foreign_cookie_is_refused(app: diota.Flask) -> None:
     rotated = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
     assert rotated.loads(other) == {"admin": True}
     assert rotated.loads(good) == {"admin": False}
+
+
+# -- the one-pass cookie codec ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"count": 5},
+        {" t": ["looks", "like", "a", "tag"]},
+        {"m": Markup("<b>safe</b>"), "tuple": (1, 2), "bytes": b"\x00\x01"},
+        {
+            "nested": {" di": {"x": 1}},
+            "when": datetime(2026, 1, 2, tzinfo=timezone.utc),
+        },
+        {"big": "z" * 400},
+    ],
+    ids=["plain", "tag-key", "tagged-values", "nested", "compressed"],
+)
+def test_cookies_round_trip_with_itsdangerous_both_ways(
+    app: diota.Flask, data: dict[str, t.Any]
+) -> None:
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    reference = _itsdangerous_serializer([app.secret_key])
+    with app.app_context():
+        ours = serializer.dumps(data)
+        assert reference.loads(ours) == data
+        assert serializer.loads(reference.dumps(data), max_age=60) == data
+        assert serializer.loads(ours, max_age=60) == data
+    # A long payload is compressed, as itsdangerous does.
+    assert ours.startswith(".") == (len(str(data)) > 256)
+
+
+def test_expired_tampered_and_malformed_cookies_raise_as_itsdangerous(
+    app: diota.Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serializer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_800_000_000)
+    with app.app_context():
+        cookie = serializer.dumps({"a": 1})
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: 1_800_000_100)
+    with pytest.raises(SignatureExpired):
+        serializer.loads(cookie, max_age=50)
+    payload, timestamp, signature = cookie.split(".")
+    for bad in (
+        f"{payload}x.{timestamp}.{signature}",
+        f"{payload}.{timestamp}.{signature[:-2]}",
+        f"{payload}.{signature}",
+        "no-dots-at-all",
+        "",
+    ):
+        with pytest.raises(BadSignature):
+            serializer.loads(bad, max_age=500)
+    assert serializer.loads(cookie, max_age=500, return_timestamp=True)[0] == {"a": 1}

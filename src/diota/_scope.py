@@ -43,7 +43,7 @@ class ScopeSource:
         "upgrade",
         "content_length",
         "may_have_body",
-        "has_cookie",
+        "cookie",
         "input",
         "body_size",
     )
@@ -68,7 +68,8 @@ class ScopeSource:
         # PERF: the headers routing needs, found in one pass; repeated ones
         # joined as the environ would have them.
         host = upgrade = length = None
-        chunked = cookie = False
+        chunked = False
+        cookie = None
         for name, value in scope.get("headers", ()):
             if name == b"host":
                 text = value.decode("latin-1")
@@ -81,11 +82,13 @@ class ScopeSource:
             elif name == b"transfer-encoding":
                 chunked = True
             elif name == b"cookie":
-                cookie = cookie or bool(value)
+                text = value.decode("latin-1")
+                cookie = text if cookie is None else f"{cookie}; {text}"
         self.host: str | None = host
         self.upgrade = upgrade is not None
         self.content_length: str | None = length
-        self.has_cookie = cookie
+        #: The ``Cookie`` headers, joined.
+        self.cookie: str | None = cookie
         #: Whether a body can follow: HTTP/1 frames one with either header
         #: (HTTP/2 and later frame bodies without them).
         self.may_have_body = (

@@ -425,10 +425,11 @@ class SecureCookieSessionInterface(SessionInterface):
 
 def _vary_on_cookie(response: Response) -> None:
     """Add ``Cookie`` to the response's ``Vary`` header."""
-    if "Vary" not in response.headers:
+    vary = response.headers.get("Vary")
+    if vary is None:
         # PERF: what the header set would write, without parsing it.
         response.headers["Vary"] = "Cookie"
-    else:
+    elif vary != "Cookie":  # PERF: already there (the second call) as is
         response.vary.add("Cookie")
 
 

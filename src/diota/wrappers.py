@@ -9,10 +9,13 @@ from __future__ import annotations
 import io
 import typing as t
 
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_cookie
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wrappers import Response as ResponseBase
@@ -42,7 +45,7 @@ class RequestSource(t.Protocol):
     query_string: bytes
     remote_addr: str | None
     host: str | None
-    has_cookie: bool
+    cookie: str | None
 
     def make_environ(self) -> WSGIEnvironment: ...
 
@@ -133,8 +136,21 @@ class Request(RequestBase):
         """Whether the request sent any cookie (PERF: without parsing them)."""
         source = self._source
         if source is not None:
-            return source.has_cookie
+            return bool(source.cookie)
         return bool(self.environ.get("HTTP_COOKIE"))
+
+    @cached_property
+    def cookies(self) -> ImmutableMultiDict[str, str]:
+        """The cookies the request sent, by name."""
+        headers = self._headers
+        if headers is None and self._source is not None:
+            combined = self._source.cookie or ""
+        elif type(headers) is EnvironHeaders and headers.environ is self._environ:
+            # PERF: werkzeug would scan the whole environ for it.
+            combined = self._environ.get("HTTP_COOKIE", "")
+        else:
+            combined = ";".join(self.headers.getlist("Cookie"))
+        return parse_cookie(combined, cls=self.dict_storage_class)  # type: ignore[return-value]
 
     def _host_header(self) -> str | None:
         """The ``Host`` header, read without building :attr:`headers`."""

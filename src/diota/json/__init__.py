@@ -6,6 +6,7 @@ from __future__ import annotations
 import json as _json
 import typing as t
 
+from ..globals import _cv_app
 from ..globals import current_app
 from .provider import _default
 
@@ -24,8 +25,9 @@ def dumps(obj: t.Any, **kwargs: t.Any) -> str:
     :param obj: The data to serialize.
     :param kwargs: Passed to the ``dumps`` implementation.
     """
-    if current_app:
-        return current_app.json.dumps(obj, **kwargs)
+    app_ctx = _cv_app.get(None)  # PERF: the context variable, not the proxy
+    if app_ctx is not None:
+        return app_ctx.app.json.dumps(obj, **kwargs)
 
     kwargs.setdefault("default", _default)
     return _json.dumps(obj, **kwargs)
@@ -54,8 +56,9 @@ def loads(s: str | bytes, **kwargs: t.Any) -> t.Any:
     :param s: Text, or UTF-8 encoded bytes.
     :param kwargs: Passed to the ``loads`` implementation.
     """
-    if current_app:
-        return current_app.json.loads(s, **kwargs)
+    app_ctx = _cv_app.get(None)  # PERF: the context variable, not the proxy
+    if app_ctx is not None:
+        return app_ctx.app.json.loads(s, **kwargs)
 
     return _json.loads(s, **kwargs)
 

@@ -240,7 +240,7 @@ class TaggedJSONSerializer:
     :class:`~datetime.datetime`.
     """
 
-    __slots__ = ("tags", "order")
+    __slots__ = ("tags", "order", "_only_standard_tags")
 
     #: Tag classes registered, in this order, on every new serializer.
     #: More can be added per instance with :meth:`register`.
@@ -256,6 +256,8 @@ class TaggedJSONSerializer:
     ]
 
     def __init__(self) -> None:
+        # Whether the tags are exactly the standard ones, in their order.
+        self._only_standard_tags = False
         #: Registered tags by key, used when loading.
         self.tags: dict[str, JSONTag] = {}
         #: All tags in the order :meth:`tag` tries them.
@@ -294,6 +296,12 @@ class TaggedJSONSerializer:
             self.order.append(tag)
         else:
             self.order.insert(index, tag)
+        cls = type(self)
+        self._only_standard_tags = (
+            [type(tag) for tag in self.order] == _STANDARD_TAGS
+            and cls.tag is TaggedJSONSerializer.tag
+            and cls._untag_scan is TaggedJSONSerializer._untag_scan
+        )
 
     def tag(self, value: t.Any) -> t.Any:
         """Return the tagged representation of ``value``, or ``value``
@@ -331,8 +339,37 @@ class TaggedJSONSerializer:
 
     def dumps(self, value: t.Any) -> str:
         """Tag ``value`` and serialize it to compact JSON."""
-        return dumps(self.tag(value), separators=(",", ":"))
+        if not self._plain_mapping(value):
+            value = self.tag(value)
+        return dumps(value, separators=(",", ":"))
 
     def loads(self, value: str) -> t.Any:
         """Parse JSON and convert every tagged value back."""
-        return self._untag_scan(loads(value))
+        data = loads(value)
+        if self._plain_mapping(data):
+            return data
+        return self._untag_scan(data)
+
+    def _plain_mapping(self, value: t.Any) -> bool:
+        """Whether ``value`` is a dict that tagging leaves as it is: only
+        string, number, boolean and null values, and not a one-key dict that
+        reads as a tag. PERF: a typical session; its values need no walk
+        through every tag. Only with the standard tags, in their order."""
+        if (
+            type(value) is not dict
+            or not self._only_standard_tags
+            or len(self.order) != len(_STANDARD_TAGS)
+        ):
+            return False
+        if len(value) == 1 and next(iter(value)) in self.tags:
+            return False
+        for item in value.values():
+            if type(item) not in _PLAIN_TYPES:
+                return False
+        return True
+
+
+# The tags of a TaggedJSONSerializer as it comes, and the value types none
+# of them changes (bool is an int; no subclass, such as Markup, is listed).
+_STANDARD_TAGS: list[type[JSONTag]] = list(TaggedJSONSerializer.default_tags)
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})

@@ -42,6 +42,8 @@ class ScopeSource:
         "host",
         "upgrade",
         "content_length",
+        "content_type",
+        "transfer_encoding",
         "may_have_body",
         "cookie",
         "input",
@@ -68,8 +70,7 @@ class ScopeSource:
         # PERF: the headers routing needs, found in one pass; repeated ones
         # joined as the environ would have them.
         host = upgrade = length = None
-        chunked = False
-        cookie = None
+        cookie = content_type = transfer_encoding = None
         for name, value in scope.get("headers", ()):
             if name == b"host":
                 text = value.decode("latin-1")
@@ -80,20 +81,27 @@ class ScopeSource:
                 text = value.decode("latin-1")
                 length = text if length is None else f"{length},{text}"
             elif name == b"transfer-encoding":
-                chunked = True
+                transfer_encoding = value.decode("latin-1")
+            elif name == b"content-type":
+                text = value.decode("latin-1")
+                content_type = (
+                    text if content_type is None else f"{content_type},{text}"
+                )
             elif name == b"cookie":
                 text = value.decode("latin-1")
                 cookie = text if cookie is None else f"{cookie}; {text}"
         self.host: str | None = host
         self.upgrade = upgrade is not None
         self.content_length: str | None = length
+        self.content_type: str | None = content_type
+        self.transfer_encoding: str | None = transfer_encoding
         #: The ``Cookie`` headers, joined.
         self.cookie: str | None = cookie
         #: Whether a body can follow: HTTP/1 frames one with either header
         #: (HTTP/2 and later frame bodies without them).
         self.may_have_body = (
             length is not None
-            or chunked
+            or transfer_encoding is not None
             or scope.get("http_version", "1.1") not in ("1.1", "1.0")
         )
         self.input: t.IO[bytes] = _EMPTY_INPUT

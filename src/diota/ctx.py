@@ -61,8 +61,8 @@ def _opens_lazily(interface: SessionInterface) -> bool:
 
 def _close_request(request: Request) -> None:
     """``request.close()``: closes the uploaded files. PERF: werkzeug's has
-    nothing to do when no files were parsed."""
-    if type(request).close is not RequestBase.close or "files" in request.__dict__:
+    nothing to do when no file was uploaded."""
+    if type(request).close is not RequestBase.close or request.__dict__.get("files"):
         request.close()
 
 

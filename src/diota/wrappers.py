@@ -16,6 +16,8 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_cookie
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.utils import get_content_length as _content_length
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wrappers import Response as ResponseBase
@@ -46,6 +48,10 @@ class RequestSource(t.Protocol):
     remote_addr: str | None
     host: str | None
     cookie: str | None
+    content_length: str | None
+    content_type: str | None
+    transfer_encoding: str | None
+    input: t.IO[bytes]
 
     def make_environ(self) -> WSGIEnvironment: ...
 
@@ -247,20 +253,59 @@ class Request(RequestBase):
                 "This request was created with 'shallow=True', reading"
                 " from the input stream is disabled."
             )
-        environ = self.environ
-        raw = t.cast(t.IO[bytes], _GuardedInput(environ["wsgi.input"]))
+        source = self._source
+        if source is not None and self._environ is None:
+            # PERF: the body the ASGI adapter read (in memory or spooled: no
+            # server read errors to guard against), without an environ.
+            raw = source.input
+            length = _content_length(source.content_length, source.transfer_encoding)
+            terminated = True
+        else:
+            environ = self.environ
+            raw = t.cast(t.IO[bytes], _GuardedInput(environ["wsgi.input"]))
+            length = get_content_length(environ)
+            terminated = "wsgi.input_terminated" in environ
         max_length = self.max_content_length
-        length = get_content_length(environ)
         if length is not None:
             if max_length is not None and length > max_length:
                 raise RequestEntityTooLarge()
             return LimitedStream(raw, length)  # type: ignore[return-value]
-        if "wsgi.input_terminated" in environ:
+        if terminated:
             if max_length is None:
                 return raw
             return _MaxLengthStream(raw, max_length)  # type: ignore[return-value]
         # No length and no server-terminated stream: nothing safe to read.
         return io.BytesIO()
+
+    def _parse_content_type(self) -> None:
+        if not hasattr(self, "_parsed_content_type"):
+            source = self._source
+            if source is not None and self._headers is None:
+                value = source.content_type or ""  # PERF: no headers made
+            else:
+                value = self.headers.get("Content-Type", "")
+            self._parsed_content_type = _options_header(value)
+
+    @property
+    def content_length(self) -> int | None:
+        """The ``Content-Length`` header as a number; ``None`` when absent or
+        with a chunked ``Transfer-Encoding``."""
+        source = self._source
+        if source is not None and self._headers is None:
+            # PERF: from the scope, without making the headers.
+            return _content_length(source.content_length, source.transfer_encoding)
+        return _content_length(
+            self.headers.get("Content-Length"), self.headers.get("Transfer-Encoding")
+        )
+
+    @property
+    def want_form_data_parsed(self) -> bool:
+        """Whether the body is parsed as form data: when a ``Content-Type``
+        was sent."""
+        source = self._source
+        if source is not None and self._environ is None:
+            return bool(source.content_type)  # PERF: no environ made for it
+        return bool(self.environ.get("CONTENT_TYPE"))
 
     def get_json(
         self, force: bool = False, silent: bool = False, cache: bool = True
@@ -339,6 +384,23 @@ class Request(RequestBase):
             if current_app and current_app.debug:
                 raise
             raise BadRequest() from ebr
+
+
+# Content-Type value -> werkzeug's parse of it. PERF: a handful of values
+# repeat; bounded, since clients choose them.
+_parsed_options: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def _options_header(value: str) -> tuple[str, dict[str, str]]:
+    """``parse_options_header(value)``, with the parameters copied so that a
+    request changing its own cannot reach another."""
+    parsed = _parsed_options.get(value)
+    if parsed is None:
+        parsed = parse_options_header(value)
+        if len(_parsed_options) >= 256:
+            _parsed_options.clear()
+        _parsed_options[value] = parsed
+    return parsed[0], dict(parsed[1])
 
 
 class _GuardedInput(io.RawIOBase):

@@ -208,3 +208,56 @@ def test_scope_source_reads_routing_headers_once(asgi_scope: t.Any) -> None:
     )
     assert source.may_have_body and source.cookie is None
     assert ScopeSource(asgi_scope("/p")).may_have_body is False
+
+
+async def test_form_and_json_bodies_are_read_without_an_environ(
+    asgi_app: diota.Flask, asgi_request: Request
+) -> None:
+    made: list[tuple[bool, bool]] = []
+
+    @asgi_app.post("/form")
+    async def form() -> dict[str, t.Any]:
+        rv = {
+            "form": request.form.to_dict(),
+            "length": request.content_length,
+            "mimetype": request.mimetype,
+            "charset": request.mimetype_params.get("charset"),
+        }
+        request.mimetype_params["charset"] = "changed by this request only"
+        made.append((request._environ is not None, request._headers is not None))
+        return rv
+
+    for _ in range(2):
+        rv = await asgi_request(
+            asgi_app,
+            "/form",
+            method="POST",
+            body_chunks=[b"a=1&b=%C3%A9"],
+            headers=[
+                ("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"),
+                ("Content-Length", "12"),
+            ],
+        )
+        assert rv.status == 200
+        assert rv.body.strip() == (
+            b'{"charset":"utf-8","form":{"a":"1","b":"\\u00e9"},"length":12,'
+            b'"mimetype":"application/x-www-form-urlencoded"}'
+        )
+    assert made == [(False, False), (False, False)]
+
+
+async def test_short_body_is_a_400_without_an_environ(
+    asgi_app: diota.Flask, asgi_request: Request
+) -> None:
+    @asgi_app.post("/")
+    async def index() -> bytes:
+        return request.get_data()
+
+    rv = await asgi_request(
+        asgi_app,
+        "/",
+        method="POST",
+        body_chunks=[b"short"],
+        headers=[("Content-Length", "50")],
+    )
+    assert rv.status == 400

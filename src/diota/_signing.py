@@ -12,7 +12,7 @@ round.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import struct
@@ -101,6 +101,7 @@ class SessionSerializer(URLSafeTimedSerializer):
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
         self._signers: dict[bytes | None, Signer] = {}
+        self._fast_hashes: dict[Signer, str | None] = {}
 
     def dumps(self, obj: t.Any, salt: str | bytes | None = None) -> str:
         """Serialize and sign ``obj`` (itsdangerous's ``dumps``).
@@ -171,19 +172,33 @@ _unpack_int = struct.Struct(">Q").unpack
 _INVALID: t.Any = object()
 
 
+# PERF: base64's URL-safe helpers, without their argument checks.
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64encode(data: bytes) -> bytes:
-    return base64.urlsafe_b64encode(data).rstrip(b"=")
+    """``base64.urlsafe_b64encode(data)`` without its padding."""
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
 
 
 def _b64decode(data: bytes) -> bytes:
-    return base64.urlsafe_b64decode(data + b"=" * (-len(data) % 4))
+    """``base64.urlsafe_b64decode`` of ``data`` with its padding restored."""
+    return binascii.a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
 
 
 def _fast_hash(serializer: SessionSerializer, signer: Signer) -> str | None:
     """The hash the one-pass path signs with, or ``None`` when the setup is
     not the standard one it reproduces (a timestamp signer keeping its
     derived keys, HMAC through OpenSSL, "." separators, no fallback
-    signers, no serializer options)."""
+    signers, no serializer options). Worked out once per signer."""
+    known = serializer._fast_hashes.get(signer, _INVALID)
+    if known is _INVALID:
+        known = serializer._fast_hashes[signer] = _standard_hash(serializer, signer)
+    return known  # type: ignore[no-any-return]
+
+
+def _standard_hash(serializer: SessionSerializer, signer: Signer) -> str | None:
     if (
         type(signer) is not SessionSigner
         or type(signer.algorithm) is not _OpenSSLHMAC

@@ -425,7 +425,12 @@ class SecureCookieSessionInterface(SessionInterface):
 
 def _vary_on_cookie(response: Response) -> None:
     """Add ``Cookie`` to the response's ``Vary`` header."""
-    vary = response.headers.get("Vary")
+    # PERF: found by a scan (a missing key costs werkzeug an exception).
+    vary = None
+    for name, value in response.headers:
+        if name.lower() == "vary":
+            vary = value
+            break
     if vary is None:
         # PERF: what the header set would write, without parsing it.
         response.headers["Vary"] = "Cookie"

@@ -328,8 +328,10 @@ def test_session_accessed_flag(app: diota.Flask, client: t.Any) -> None:
     with client:
         rv = client.get("/nothing")
         assert "cookie" not in rv.vary
-        # Never used: not even opened (a request without cookies).
-        assert request_ctx._session is None
+        # Never used: not even opened (a request without cookies) until here.
+        assert request_ctx._opened_session is None
+        assert not request_ctx._session.accessed
+        assert not request_ctx._session.modified
 
     with client:
         rv = client.post("/")

@@ -1081,7 +1081,7 @@ class Flask(ServingHooks, _FileServing, App):
             ctx = _cv_request.get()
             if (
                 ctx._after_request_functions
-                or ctx._session is not None
+                or ctx._opened_session is not None
                 or self._has_step_code(
                     "process_response", ctx.request, self.after_request_funcs
                 )
@@ -1113,7 +1113,7 @@ class Flask(ServingHooks, _FileServing, App):
                     response = await call(func, response)
 
         # A session never opened (see RequestContext.push) has nothing to save.
-        session = ctx._session
+        session = ctx._opened_session
         if session is not None and not self.session_interface.is_null_session(session):
             self.session_interface.save_session(self, session, response)
 

@@ -285,7 +285,7 @@ class RequestContext:
             self.request.routing_exception = e
         self.flashes: list[tuple[str, str]] | None = None
         self._matched = False
-        self._session: SessionMixin | None = session
+        self._opened_session: SessionMixin | None = session
         # Functions registered with after_this_request for this request only.
         self._after_request_functions: list[ft.AfterRequestCallable[t.Any]] = []
         self._cv_tokens: list[
@@ -308,13 +308,11 @@ class RequestContext:
         Used to hand the request to another thread or greenlet; the request
         object is shared, not copied.
         """
-        if self._session is None and self._session_deferred:
-            self._open_session()  # the copy shares the session object
         return self.__class__(
             self.app,
             environ=self.request.environ,
             request=self.request,
-            session=self._session,
+            session=self._session,  # opened now: the copy shares the object
         )
 
     def match_request(self) -> None:
@@ -342,15 +340,26 @@ class RequestContext:
         session accessed, so the response gets ``Vary: Cookie``.
         """
         session = self._session
-        if session is None and self._session_deferred:
-            session = self._open_session()
         assert session is not None, "The session has not yet been opened."
         session.accessed = True
         return session
 
     @session.setter
     def session(self, value: SessionMixin) -> None:
-        self._session = value
+        self._opened_session = value
+
+    @property
+    def _session(self) -> SessionMixin | None:
+        """The session without marking it accessed (opened now if its
+        opening was deferred); ``None`` before the context is pushed."""
+        session = self._opened_session
+        if session is None and self._session_deferred:
+            session = self._open_session()
+        return session
+
+    @_session.setter
+    def _session(self, value: SessionMixin | None) -> None:
+        self._opened_session = value
 
     def push(self) -> None:
         """Make this the current request context, opening the session."""
@@ -366,7 +375,7 @@ class RequestContext:
         # Opened after the context is pushed so a custom session interface
         # can use request and current_app; only on the first push, so that
         # stream_with_context re-pushing keeps the same session.
-        if self._session is None:
+        if self._opened_session is None:
             session_interface = self.app.session_interface
             if _opens_lazily(session_interface) and not request_has_cookies(
                 self.request
@@ -391,7 +400,7 @@ class RequestContext:
         session = session_interface.open_session(self.app, self.request)
         if session is None:
             session = session_interface.make_null_session(self.app)
-        self._session = session
+        self._opened_session = session
         return session
 
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:

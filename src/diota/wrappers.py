@@ -15,8 +15,8 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.http import parse_cookie
 from werkzeug.http import parse_options_header
+from werkzeug.sansio.http import parse_cookie
 from werkzeug.sansio.utils import get_content_length as _content_length
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as RequestBase

@@ -921,6 +921,17 @@ class Flask(ServingHooks, _FileServing, App):
         """The seam used when the pipeline is driven synchronously."""
         return sync_caller(self)
 
+    def _processes_response(self, ctx: RequestContext) -> bool:
+        """Whether the process-response step has anything to do for ``ctx``:
+        after-request functions, or a session to save."""
+        return bool(
+            ctx._after_request_functions
+            or ctx._opened_session is not None
+            or self._has_step_code(
+                "process_response", ctx.request, self.after_request_funcs
+            )
+        )
+
     def _step_replaced(self, name: str) -> bool:
         """Whether Flask's method for pipeline step ``name`` is replaced (by
         a subclass or on the instance)."""
@@ -1017,13 +1028,14 @@ class Flask(ServingHooks, _FileServing, App):
         if not self._got_first_request:
             self._got_first_request = True
 
+        ctx = _cv_request.get()
         try:
             if request_started.receivers:
                 request_started.send(self, _async_wrapper=self.ensure_sync)
             rv = None
             if self._has_step_code(
                 "preprocess_request",
-                _cv_request.get().request,
+                ctx.request,
                 self.url_value_preprocessors,
                 self.before_request_funcs,
             ):
@@ -1031,12 +1043,36 @@ class Flask(ServingHooks, _FileServing, App):
                     "preprocess_request", self._preprocess_request, call
                 )
             if rv is None:
-                rv = await self._step("dispatch_request", self._dispatch_request, call)
+                if self._step_replaced("dispatch_request"):
+                    rv = await self._step(
+                        "dispatch_request", self._dispatch_request, call
+                    )
+                else:
+                    # PERF: _dispatch_request without its frame.
+                    view, rv = self._view_for(ctx.request)
+                    if view is not None:
+                        rv = await call(view, **rv)  # type: ignore[arg-type]
         except Exception as e:
             rv = await self._step(
                 "handle_user_exception", self._handle_user_exception, call, e
             )
-        return await self._step("finalize_request", self._finalize_request, call, rv)  # type: ignore[no-any-return]
+        if self._step_replaced("finalize_request"):
+            finalized: Response = await self._step(
+                "finalize_request", self._finalize_request, call, rv
+            )
+            return finalized
+        # PERF: _finalize_request without its frame (errors propagate, as
+        # they do from it outside error handling).
+        response = self.make_response(rv)
+        if self._processes_response(ctx):
+            response = await self._step(
+                "process_response", self._process_response, call, response
+            )
+        if request_finished.receivers:
+            request_finished.send(
+                self, _async_wrapper=self.ensure_sync, response=response
+            )
+        return response
 
     async def _preprocess_request(self, call: Caller) -> ft.ResponseReturnValue | None:
         req = _cv_request.get().request
@@ -1057,7 +1093,17 @@ class Flask(ServingHooks, _FileServing, App):
         return None
 
     async def _dispatch_request(self, call: Caller) -> ft.ResponseReturnValue:
-        req = _cv_request.get().request
+        view, rv = self._view_for(_cv_request.get().request)
+        if view is None:
+            return rv
+        return await call(view, **rv)  # type: ignore[arg-type,no-any-return]
+
+    def _view_for(
+        self, req: Request
+    ) -> tuple[t.Callable[..., t.Any], dict[str, t.Any]] | tuple[None, Response]:
+        """What dispatching ``req`` runs: the matched view and its
+        arguments, or ``None`` and the automatic ``OPTIONS`` response.
+        Raises the routing error if matching failed."""
         if req.routing_exception is not None:
             self.raise_routing_exception(req)
         rule = req.url_rule
@@ -1066,9 +1112,8 @@ class Flask(ServingHooks, _FileServing, App):
             getattr(rule, "provide_automatic_options", False)
             and req.method == "OPTIONS"
         ):
-            return self.make_default_options_response()
-        view_args: dict[str, t.Any] = req.view_args  # type: ignore[assignment]
-        return await call(self.view_functions[rule.endpoint], **view_args)  # type: ignore[union-attr,no-any-return]
+            return None, self.make_default_options_response()
+        return self.view_functions[rule.endpoint], req.view_args  # type: ignore[union-attr,return-value]
 
     async def _finalize_request(
         self,
@@ -1078,14 +1123,7 @@ class Flask(ServingHooks, _FileServing, App):
     ) -> Response:
         response = self.make_response(rv)
         try:
-            ctx = _cv_request.get()
-            if (
-                ctx._after_request_functions
-                or ctx._opened_session is not None
-                or self._has_step_code(
-                    "process_response", ctx.request, self.after_request_funcs
-                )
-            ):
+            if self._processes_response(_cv_request.get()):
                 response = await self._step(
                     "process_response", self._process_response, call, response
                 )

@@ -403,13 +403,16 @@ class RequestContext:
         self._opened_session = session
         return session
 
+    def _has_teardown(self) -> bool:
+        """Whether :meth:`_teardown` has anything to run (PERF: else it is
+        not called, and costs no coroutine)."""
+        app = self.app
+        return bool(request_tearing_down.receivers) or app._has_step_code(
+            "do_teardown_request", self.request, app.teardown_request_funcs
+        )
+
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
         """The teardown functions of this kind of context."""
-        app = self.app
-        if not request_tearing_down.receivers and not app._has_step_code(
-            "do_teardown_request", self.request, app.teardown_request_funcs
-        ):
-            return
         await self.app._step(
             "do_teardown_request", self.app._do_teardown_request, call, exc
         )
@@ -424,7 +427,8 @@ class RequestContext:
             if clear_request:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await self._teardown(exc, call)
+                if self._has_teardown():
+                    await self._teardown(exc, call)
                 _close_request(self.request)
         finally:
             ctx = _cv_request.get()

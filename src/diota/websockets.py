@@ -320,6 +320,9 @@ class WebSocketContext(RequestContext):
         if not self.app._has_websocket_rules:  # else already checked
             check_route_kind(self)
 
+    def _has_teardown(self) -> bool:
+        return True
+
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
         app = self.app
         for name in chain(self.request.blueprints, (None,)):

@@ -383,13 +383,15 @@ class Flask(ServingHooks, _FileServing, App):
         """Add the context processors' values to ``context``; values the
         caller passed win."""
         names: t.Iterable[str | None] = (None,)
-        if request:
-            names = chain(names, reversed(request.blueprints))
+        req_ctx = _cv_request.get(None)  # PERF: the variable, not the proxy
+        if req_ctx is not None and (blueprints := req_ctx.request.blueprints):
+            names = chain(names, reversed(blueprints))
 
         orig_ctx = context.copy()
+        processors = self.template_context_processors
         for name in names:
-            if name in self.template_context_processors:
-                for func in self.template_context_processors[name]:
+            if name in processors:
+                for func in processors[name]:
                     context.update(self.ensure_sync(func)())
         context.update(orig_ctx)
 

@@ -153,15 +153,26 @@ class DispatchingJinjaLoader(BaseLoader):
         return list(names)
 
 
+def _app() -> Flask:
+    """The current app. PERF: read from the context variable; without a
+    context, the proxy raises its explanation."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        return current_app._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return app_ctx.app
+
+
 def _render(app: Flask, template: Template, context: dict[str, t.Any]) -> str:
     app.update_template_context(context)
-    before_render_template.send(
-        app, _async_wrapper=app.ensure_sync, template=template, context=context
-    )
+    if before_render_template.receivers:  # PERF: no send for no receiver
+        before_render_template.send(
+            app, _async_wrapper=app.ensure_sync, template=template, context=context
+        )
     rv = template.render(context)
-    template_rendered.send(
-        app, _async_wrapper=app.ensure_sync, template=template, context=context
-    )
+    if template_rendered.receivers:
+        template_rendered.send(
+            app, _async_wrapper=app.ensure_sync, template=template, context=context
+        )
     return rv
 
 
@@ -181,7 +192,7 @@ def render_template(
         first that exists is used.
     :param context: Variables for the template.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = _app()
     template = app.jinja_env.get_or_select_template(template_name_or_list)
     return _render(app, template, context)
 
@@ -239,7 +250,7 @@ def stream_template(
         first that exists is used.
     :param context: Variables for the template.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = _app()
     template = app.jinja_env.get_or_select_template(template_name_or_list)
     return _stream(app, template, context)
 

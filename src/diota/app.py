@@ -807,13 +807,17 @@ class Flask(ServingHooks, _FileServing, App):
             )
 
         if not isinstance(rv, self.response_class):
-            if isinstance(rv, (str, bytes, bytearray)) or isinstance(
+            rv_type = type(rv)
+            if rv_type is dict or rv_type is list:
+                # PERF: a plain dict or list is JSON; no ABC checks first.
+                rv = self.json.response(rv)
+            elif isinstance(rv, (str, bytes, bytearray)) or isinstance(
                 rv, (cabc.Iterator, cabc.AsyncIterable)
             ):
                 # Status and headers go to the constructor so a streamed
                 # body gets them before it is consumed.
                 response_class = self.response_class
-                if headers is None and type(rv) in (str, bytes):
+                if headers is None and (rv_type is str or rv_type is bytes):
                     rv = plain_response(
                         response_class,
                         rv,  # type: ignore[arg-type]

@@ -7,9 +7,11 @@ Run from the repository root with the benchmarks extra installed (and
 
 WSGI rows are served by gunicorn with one sync worker, ASGI rows by uvicorn
 with one worker. Per server: every scenario is checked once over HTTP, then
-loaded for a fixed time (``--duration``, 5 s by default). The server's peak
-RSS (``VmHWM`` of the serving process) is read before it is killed; servers
-are always killed, also on errors and Ctrl-C. Without wrk a bounded Python
+loaded for a fixed time (``--duration``, 3 s by default). The whole list of
+servers is run ``--passes`` times (3 by default), each time with fresh
+servers, and the median of the passes is reported. The server's peak RSS
+(``VmHWM`` of the serving process) is read before it is killed; servers are
+always killed, also on errors and Ctrl-C. Without wrk a bounded Python
 load generator is used instead (and said so in the report): it is likely the
 bottleneck, so its ratios understate the differences.
 """
@@ -27,6 +29,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -315,6 +318,29 @@ def bench_framework(
     }
 
 
+def _median_row(row_runs: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """One row from its passes: the median requests/s of each scenario over
+    the passes that measured it, the highest peak RSS, the first error."""
+    done = [run for run in row_runs if run["status"] == "ok"]
+    if not done:
+        return row_runs[-1]
+    rps: dict[str, float | None] = {}
+    for scenario in done[0]["rps"]:
+        values = [v for run in done if (v := run["rps"].get(scenario)) is not None]
+        rps[scenario] = statistics.median(values) if values else None
+    peaks = [run["peak_rss_mib"] for run in done if run["peak_rss_mib"] is not None]
+    notes: dict[str, str] = {}
+    for run in done:
+        notes.update(run["notes"])
+    return {
+        "interface": done[0]["interface"],
+        "status": "ok",
+        "rps": rps,
+        "peak_rss_mib": max(peaks) if peaks else None,
+        "notes": notes,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.wire", description=__doc__.split("\n")[0]
@@ -326,9 +352,15 @@ def main(argv: list[str] | None = None) -> None:
         "--scenarios", default="", help="comma-separated scenarios (default: all)"
     )
     parser.add_argument(
-        "--duration", type=float, default=5, help="seconds of load per scenario"
+        "--duration", type=float, default=3, help="seconds of load per scenario"
     )
     parser.add_argument("--connections", type=int, default=16, help="open connections")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=3,
+        help="times over the framework list; the median is reported",
+    )
     parser.add_argument(
         "--python-client",
         action="store_true",
@@ -343,34 +375,53 @@ def main(argv: list[str] | None = None) -> None:
         print("wrk not found: using the bounded Python load generator", file=sys.stderr)
     os.makedirs(args.out, exist_ok=True)
 
-    rows: dict[str, t.Any] = {}
+    runs: dict[str, list[dict[str, t.Any]]] = {name: [] for name in names}
     load_before = os.getloadavg()
-    for name in names:
-        framework = FRAMEWORKS[name]
-        server_pkg = "gunicorn" if framework.interface == "wsgi" else "uvicorn"
-        if not framework.installed() or importlib.util.find_spec(server_pkg) is None:
-            rows[name] = {
-                "interface": framework.interface,
-                "status": "not installed",
-                "rps": {},
-            }
-            print(f"{name}: not installed, skipped", file=sys.stderr)
-            continue
-        print(f"{name}:", file=sys.stderr)
-        try:
-            rows[name] = bench_framework(
-                framework, scenarios, args.duration, args.connections, use_wrk, args.out
-            )
-        except Exception as e:  # one broken row must not lose the others
-            rows[name] = {
-                "interface": framework.interface,
-                "status": f"error: {e}",
-                "rps": {},
-            }
-            print(f"{name}: failed: {e}", file=sys.stderr)
+    # Passes over the whole framework list, so that a burst of load elsewhere
+    # on the machine spreads across rows instead of sinking one of them.
+    for pass_number in range(1, args.passes + 1):
+        for name in names:
+            framework = FRAMEWORKS[name]
+            server_pkg = "gunicorn" if framework.interface == "wsgi" else "uvicorn"
+            if (
+                not framework.installed()
+                or importlib.util.find_spec(server_pkg) is None
+            ):
+                runs[name] = [
+                    {
+                        "interface": framework.interface,
+                        "status": "not installed",
+                        "rps": {},
+                    }
+                ]
+                print(f"{name}: not installed, skipped", file=sys.stderr)
+                continue
+            print(f"pass {pass_number} {name}:", file=sys.stderr)
+            try:
+                runs[name].append(
+                    bench_framework(
+                        framework,
+                        scenarios,
+                        args.duration,
+                        args.connections,
+                        use_wrk,
+                        args.out,
+                    )
+                )
+            except Exception as e:  # one broken row must not lose the others
+                runs[name].append(
+                    {
+                        "interface": framework.interface,
+                        "status": f"error: {e}",
+                        "rps": {},
+                    }
+                )
+                print(f"{name}: failed: {e}", file=sys.stderr)
+    rows = {name: _median_row(row_runs) for name, row_runs in runs.items()}
 
     client = (
-        f"wrk -t1 -c{args.connections} -d{args.duration:g}s (after a 1 s warm-up)"
+        f"wrk -t1 -c{args.connections} -d{args.duration:g}s (after a 1 s warm-up),"
+        f" median of {args.passes} passes over the rows"
         if use_wrk
         else f"the fallback Python client ({args.connections} threads,"
         f" {args.duration:g} s): wrk was not found, so the client is likely the"

@@ -498,8 +498,9 @@ class Response(ResponseBase):
     @property
     def max_cookie_size(self) -> int:  # type: ignore[override]
         """``MAX_COOKIE_SIZE`` from the config, werkzeug's default outside an app."""
-        if current_app:
-            return current_app.config["MAX_COOKIE_SIZE"]  # type: ignore[no-any-return]
+        app_ctx = _cv_app.get(None)  # PERF: the context variable, not the proxy
+        if app_ctx is not None:
+            return app_ctx.app.config["MAX_COOKIE_SIZE"]  # type: ignore[no-any-return]
         return super().max_cookie_size
 
 

@@ -126,6 +126,12 @@ def _encoder(options: dict[str, t.Any]) -> json.JSONEncoder:
     return encoder
 
 
+# What response() passes to dumps(), and the encoders it found.
+_RESPONSE_INDENT: dict[str, t.Any] = {"indent": 2}
+_RESPONSE_COMPACT: dict[str, t.Any] = {"separators": (",", ":")}
+_response_encoders: dict[tuple[t.Any, ...], json.JSONEncoder] = {}
+
+
 def _default(o: t.Any) -> t.Any:
     """Convert the extra types :class:`DefaultJSONProvider` supports to
     plain JSON types. Called by :mod:`json` for any unknown object."""
@@ -214,16 +220,33 @@ class DefaultJSONProvider(JSONProvider):
         :param kwargs: Serialized as an object.
         """
         obj = self._prepare_response_obj(args, kwargs)
-        dump_args: dict[str, t.Any] = {}
-
-        if self.compact is False or (self.compact is None and self._app.debug):
-            dump_args["indent"] = 2
+        indent = self.compact is False or (self.compact is None and self._app.debug)
+        if type(self).dumps is DefaultJSONProvider.dumps:
+            # PERF: the encoder dumps() would pick, found from four values
+            # rather than from a dict of options built per call.
+            key = (indent, self.default, self.ensure_ascii, self.sort_keys)
+            encoder = _response_encoders.get(key)
+            if encoder is None:
+                options = _RESPONSE_INDENT if indent else _RESPONSE_COMPACT
+                encoder = _encoder(
+                    {
+                        **options,
+                        "default": self.default,
+                        "ensure_ascii": self.ensure_ascii,
+                        "sort_keys": self.sort_keys,
+                    }
+                )
+                if len(_response_encoders) >= 64:
+                    _response_encoders.clear()
+                _response_encoders[key] = encoder
+            body = encoder.encode(obj)
         else:
-            dump_args["separators"] = (",", ":")
-
+            body = self.dumps(
+                obj, **(_RESPONSE_INDENT if indent else _RESPONSE_COMPACT)
+            )
         response: Response = plain_response(
             t.cast(t.Any, self._app.response_class),
-            f"{self.dumps(obj, **dump_args)}\n",
+            f"{body}\n",
             mimetype=self.mimetype,
         )
         return response

@@ -365,3 +365,38 @@ async def test_http_errors_are_sent_whole_not_streamed(
     assert len(rv.chunks) == 1
     assert b"Not Found" in rv.body
     assert rv.header("content-length") == str(len(rv.body))
+
+
+async def test_asgi_middleware_on_asgi_app_and_overrides_are_called(
+    asgi_app: diota.Flask, asgi_request: Request
+) -> None:
+    @asgi_app.route("/")
+    async def index() -> str:
+        return "ok"
+
+    def add_header(inner: t.Any) -> t.Any:
+        async def middleware(scope: t.Any, receive: t.Any, send: t.Any) -> None:
+            async def send_with_header(message: t.Any) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message["headers"], (b"x-mw", b"1")]
+                await send(message)
+
+            await inner(scope, receive, send_with_header)
+
+        return middleware
+
+    asgi_app.asgi_app = add_header(asgi_app.asgi_app)  # type: ignore[method-assign]
+    rv = await asgi_request(asgi_app, "/")
+    assert (rv.body, rv.header("x-mw")) == (b"ok", "1")
+
+    seen: list[str] = []
+
+    class App(diota.Flask):
+        async def asgi_app(self, scope: t.Any, receive: t.Any, send: t.Any) -> None:
+            seen.append(scope["path"])
+            await super().asgi_app(scope, receive, send)
+
+    app = App(__name__)
+    app.add_url_rule("/sub", "sub", lambda: "sub")
+    assert (await asgi_request(app, "/sub")).body == b"sub"
+    assert seen == ["/sub"]

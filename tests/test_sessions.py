@@ -15,6 +15,8 @@ from itsdangerous import TimestampSigner
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.http import parse_date
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request as WerkzeugRequest
 
 import diota
 from diota.globals import request_ctx
@@ -795,3 +797,22 @@ def test_expired_tampered_and_malformed_cookies_raise_as_itsdangerous(
         with pytest.raises(BadSignature):
             serializer.loads(bad, max_age=500)
     assert serializer.loads(cookie, max_age=500, return_timestamp=True)[0] == {"a": 1}
+
+
+def test_request_cookies_are_read_as_werkzeug_reads_them(app: diota.Flask) -> None:
+    @app.route("/cookies")
+    def cookies() -> dict[str, t.Any]:
+        return {
+            "cookies": diota.request.cookies.to_dict(),
+            "count": diota.session.get("n"),
+        }
+
+    header = 'a=1; b="two words"; c=%ff; d=\xff\xfe'  # not UTF-8 once encoded
+    environ = EnvironBuilder(headers={"Cookie": header}).get_environ()
+    expected = WerkzeugRequest(environ).cookies.to_dict()
+    # Without the cookie jar, which would replace the Cookie header.
+    client = app.test_client(use_cookies=False)
+    rv = client.get("/cookies", headers={"Cookie": header})
+    assert rv.status_code == 200
+    assert rv.json == {"cookies": expected, "count": None}
+    assert expected["b"] == "two words"

@@ -334,7 +334,9 @@ class RequestContext:
 
     @property
     def session(self) -> SessionMixin:
-        """The request's session, opened when the context was pushed.
+        """The request's session, opened when the context was pushed (or,
+        for a request without cookies and the standard cookie session, on
+        first use: see :meth:`push`).
 
         Reading it (as the :data:`~diota.session` proxy does) marks the
         session accessed, so the response gets ``Vary: Cookie``.

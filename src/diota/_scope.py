@@ -55,15 +55,9 @@ class ScopeSource:
         # A websocket scope has no method: its handshake is a GET.
         self.method: str = scope.get("method", "GET")
         self.scheme: str = scope.get("scheme", "http")
-        server = scope.get("server") or ("localhost", 80)
-        self.server = (server[0], server[1] if server[1] is not None else 80)
-        root_path: str = scope.get("root_path", "")
-        path: str = scope["path"]
-        # The spec has ``path`` include ``root_path``; some servers leave it out.
-        if root_path and (path == root_path or path.startswith(root_path + "/")):
-            path = path[len(root_path) :]
-        self.root_path = root_path
-        self.path_info = path
+        server_name, server_port = _server(scope)
+        self.server = (server_name, server_port)
+        self.root_path, self.path_info = _split_path(scope)
         self.query_string: bytes = scope.get("query_string", b"")
         client = scope.get("client")
         self.remote_addr: str | None = client[0] if client else None
@@ -73,23 +67,17 @@ class ScopeSource:
         cookie = content_type = transfer_encoding = None
         for name, value in scope.get("headers", ()):
             if name == b"host":
-                text = value.decode("latin-1")
-                host = text if host is None else f"{host},{text}"
+                host = _join(host, value, ",")
             elif name == b"upgrade":
                 upgrade = value
             elif name == b"content-length":
-                text = value.decode("latin-1")
-                length = text if length is None else f"{length},{text}"
+                length = _join(length, value, ",")
             elif name == b"transfer-encoding":
-                transfer_encoding = value.decode("latin-1")
+                transfer_encoding = _join(transfer_encoding, value, ",")
             elif name == b"content-type":
-                text = value.decode("latin-1")
-                content_type = (
-                    text if content_type is None else f"{content_type},{text}"
-                )
+                content_type = _join(content_type, value, ",")
             elif name == b"cookie":
-                text = value.decode("latin-1")
-                cookie = text if cookie is None else f"{cookie}; {text}"
+                cookie = _join(cookie, value, "; ")
         self.host: str | None = host
         self.upgrade = upgrade is not None
         self.content_length: str | None = length
@@ -118,18 +106,7 @@ class ScopeSource:
 
     def make_headers(self) -> Headers:
         """The request headers, named and joined as the environ has them."""
-        joined: dict[str, str] = {}
-        for raw_name, raw_value in self.scope.get("headers", ()):
-            name = raw_name.decode("latin-1")
-            if "_" in name:
-                continue  # as build_environ does
-            value = raw_value.decode("latin-1")
-            known = joined.get(name)
-            if known is None:
-                joined[name] = value
-            else:
-                separator = "; " if name == "cookie" else ","
-                joined[name] = f"{known}{separator}{value}"
+        joined = _joined_headers(self.scope)
         if self.body_size and "content-length" not in joined:
             joined["content-length"] = str(self.body_size)
         headers = Headers()
@@ -145,20 +122,16 @@ def build_environ(scope: Scope) -> dict[str, t.Any]:
     ``request.environ``, then work unchanged. The scope stays reachable as
     ``environ["asgi.scope"]``.
     """
-    root_path: str = scope.get("root_path", "")
-    path: str = scope["path"]
-    # The spec has ``path`` include ``root_path``; some servers leave it out.
-    if root_path and (path == root_path or path.startswith(root_path + "/")):
-        path = path[len(root_path) :]
-    server = scope.get("server") or ("localhost", 80)
+    root_path, path = _split_path(scope)
+    server_name, server_port = _server(scope)
     environ: dict[str, t.Any] = {
         # A websocket scope has no method: its handshake is a GET.
         "REQUEST_METHOD": scope.get("method", "GET"),
         "SCRIPT_NAME": root_path.encode().decode("latin-1"),
         "PATH_INFO": path.encode().decode("latin-1"),
         "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "SERVER_NAME": server[0],
-        "SERVER_PORT": str(server[1]) if server[1] is not None else "80",
+        "SERVER_NAME": server_name,
+        "SERVER_PORT": str(server_port),
         "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": scope.get("scheme", "http"),
@@ -180,25 +153,55 @@ def build_environ(scope: Scope) -> dict[str, t.Any]:
     if client:
         environ["REMOTE_ADDR"] = client[0]
         environ["REMOTE_PORT"] = str(client[1])
+    for name, value in _joined_headers(scope).items():
+        if name == "content-type":
+            environ["CONTENT_TYPE"] = value
+        elif name == "content-length":
+            environ["CONTENT_LENGTH"] = value
+        else:
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+    return environ
+
+
+def _split_path(scope: Scope) -> tuple[str, str]:
+    """The scope's root path, and its path below it."""
+    root_path: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    # The spec has ``path`` include ``root_path``; some servers leave it out.
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        path = path[len(root_path) :]
+    return root_path, path
+
+
+def _server(scope: Scope) -> tuple[str, int]:
+    """The server's name and port (``localhost:80`` when the server tells
+    neither, or no port)."""
+    server = scope.get("server") or ("localhost", 80)
+    return server[0], server[1] if server[1] is not None else 80
+
+
+def _joined_headers(scope: Scope) -> dict[str, str]:
+    """The scope's headers by lowercase name, repeated ones joined as WSGI
+    servers join them (with commas; cookies with ``"; "``).
+
+    Names with ``_`` are dropped, as gunicorn and nginx do: in an environ
+    ``X_Forwarded_For`` would alias ``X-Forwarded-For``.
+    """
+    joined: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1")
         if "_" in name:
-            # "X_Forwarded_For" would alias X-Forwarded-For in the environ; drop
-            # such names, as gunicorn and nginx do.
             continue
-        if name == "content-type":
-            key = "CONTENT_TYPE"
-        elif name == "content-length":
-            key = "CONTENT_LENGTH"
-        else:
-            key = "HTTP_" + name.upper().replace("-", "_")
-        value = raw_value.decode("latin-1")
-        if key in environ:
-            separator = "; " if key == "HTTP_COOKIE" else ","
-            environ[key] = f"{environ[key]}{separator}{value}"
-        else:
-            environ[key] = value
-    return environ
+        joined[name] = _join(
+            joined.get(name), raw_value, "; " if name == "cookie" else ","
+        )
+    return joined
+
+
+def _join(known: str | None, value: bytes, separator: str) -> str:
+    """``value`` as text, after ``known`` when a header repeats."""
+    text = value.decode("latin-1")
+    return text if known is None else f"{known}{separator}{text}"
 
 
 # Environ keys an ASGI scope carries itself; the rest (wsgi.errors, keys a

@@ -955,7 +955,7 @@ class Flask(ServingHooks, _FileServing, App):
 
         PERF: a step with nothing to run costs no coroutine.
         """
-        if name in self._class_overrides or name in self.__dict__:
+        if self._step_replaced(name):
             return True
         rule = req.url_rule
         if rule is None or "." not in rule.endpoint:
@@ -1049,36 +1049,12 @@ class Flask(ServingHooks, _FileServing, App):
                     "preprocess_request", self._preprocess_request, call
                 )
             if rv is None:
-                if self._step_replaced("dispatch_request"):
-                    rv = await self._step(
-                        "dispatch_request", self._dispatch_request, call
-                    )
-                else:
-                    # PERF: _dispatch_request without its frame.
-                    view, rv = self._view_for(ctx.request)
-                    if view is not None:
-                        rv = await call(view, **rv)  # type: ignore[arg-type]
+                rv = await self._step("dispatch_request", self._dispatch_request, call)
         except Exception as e:
             rv = await self._step(
                 "handle_user_exception", self._handle_user_exception, call, e
             )
-        if self._step_replaced("finalize_request"):
-            finalized: Response = await self._step(
-                "finalize_request", self._finalize_request, call, rv
-            )
-            return finalized
-        # PERF: _finalize_request without its frame (errors propagate, as
-        # they do from it outside error handling).
-        response = self.make_response(rv)
-        if self._processes_response(ctx):
-            response = await self._step(
-                "process_response", self._process_response, call, response
-            )
-        if request_finished.receivers:
-            request_finished.send(
-                self, _async_wrapper=self.ensure_sync, response=response
-            )
-        return response
+        return await self._step("finalize_request", self._finalize_request, call, rv)  # type: ignore[no-any-return]
 
     async def _preprocess_request(self, call: Caller) -> ft.ResponseReturnValue | None:
         req = _cv_request.get().request
@@ -1099,17 +1075,7 @@ class Flask(ServingHooks, _FileServing, App):
         return None
 
     async def _dispatch_request(self, call: Caller) -> ft.ResponseReturnValue:
-        view, rv = self._view_for(_cv_request.get().request)
-        if view is None:
-            return rv
-        return await call(view, **rv)  # type: ignore[arg-type,no-any-return]
-
-    def _view_for(
-        self, req: Request
-    ) -> tuple[t.Callable[..., t.Any], dict[str, t.Any]] | tuple[None, Response]:
-        """What dispatching ``req`` runs: the matched view and its
-        arguments, or ``None`` and the automatic ``OPTIONS`` response.
-        Raises the routing error if matching failed."""
+        req = _cv_request.get().request
         if req.routing_exception is not None:
             self.raise_routing_exception(req)
         rule = req.url_rule
@@ -1118,8 +1084,9 @@ class Flask(ServingHooks, _FileServing, App):
             getattr(rule, "provide_automatic_options", False)
             and req.method == "OPTIONS"
         ):
-            return None, self.make_default_options_response()
-        return self.view_functions[rule.endpoint], req.view_args  # type: ignore[union-attr,return-value]
+            return self.make_default_options_response()
+        view_args: dict[str, t.Any] = req.view_args  # type: ignore[assignment]
+        return await call(self.view_functions[rule.endpoint], **view_args)  # type: ignore[union-attr,no-any-return]
 
     async def _finalize_request(
         self,
@@ -1385,6 +1352,11 @@ class Flask(ServingHooks, _FileServing, App):
 
         inspect.markcoroutinefunction(__call__)
 
+    @functools.cached_property
+    def _route_kinds(self) -> dict[str | None, int]:
+        """Endpoint -> what :meth:`_route_kind` decided for it."""
+        return {}
+
     def _route_kind(self, endpoint: str | None) -> int:
         """How the ASGI driver runs a request to ``endpoint``:
         :data:`ROUTE_NO_USER_CODE` when no view, hook, handler or signal
@@ -1395,9 +1367,7 @@ class Flask(ServingHooks, _FileServing, App):
 
         Decided once per endpoint: setup is closed after the first request.
         """
-        kinds: dict[str | None, int] | None = self.__dict__.get("_route_kinds")
-        if kinds is None:
-            kinds = self.__dict__["_route_kinds"] = {}
+        kinds = self._route_kinds
         kind = kinds.get(endpoint)
         if kind is None:
             callables = list(self._callables_for(endpoint))

@@ -22,7 +22,6 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wsgi import FileWrapper
@@ -263,7 +262,9 @@ _builds_from_source: dict[tuple[type, type], bool] = {}
 
 def _attach_body(request: t.Any, source: ScopeSource) -> None:
     """Give the request the body that was read (or its stream), where the
-    request already made its environ or headers from the scope."""
+    request already has an environ: a request class with a constructor of
+    its own, or a URL map bound from the environ. (Headers made from the
+    scope are only made on first read, after the body.)"""
     attributes = request.__dict__
     environ = attributes.get("_environ", attributes.get("environ"))
     size = source.body_size
@@ -271,9 +272,6 @@ def _attach_body(request: t.Any, source: ScopeSource) -> None:
         environ["wsgi.input"] = source.input
         if size and "CONTENT_LENGTH" not in environ:
             environ["CONTENT_LENGTH"] = str(size)
-    headers = attributes.get("_headers")
-    if size and type(headers) is Headers and "Content-Length" not in headers:
-        headers._list.append(("Content-Length", str(size)))
 
 
 def _wsgi_stack_bridge(app: Flask, wrapped: t.Any) -> WSGIMiddleware:

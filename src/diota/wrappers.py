@@ -138,25 +138,24 @@ class Request(RequestBase):
     def headers(self, value: Headers) -> None:
         self._headers = value
 
+    def _cookie_header(self) -> str:
+        """The ``Cookie`` headers, joined as werkzeug joins them."""
+        headers = self._headers
+        if headers is None and self._source is not None:
+            return self._source.cookie or ""
+        if type(headers) is EnvironHeaders and headers.environ is self._environ:
+            # PERF: werkzeug would scan the whole environ for it.
+            return self._environ.get("HTTP_COOKIE", "")  # type: ignore[no-any-return]
+        return ";".join(self.headers.getlist("Cookie"))
+
     def _has_cookies(self) -> bool:
         """Whether the request sent any cookie (PERF: without parsing them)."""
-        source = self._source
-        if source is not None:
-            return bool(source.cookie)
-        return bool(self.environ.get("HTTP_COOKIE"))
+        return bool(self._cookie_header())
 
     @cached_property
     def cookies(self) -> ImmutableMultiDict[str, str]:
         """The cookies the request sent, by name."""
-        headers = self._headers
-        if headers is None and self._source is not None:
-            combined = self._source.cookie or ""
-        elif type(headers) is EnvironHeaders and headers.environ is self._environ:
-            # PERF: werkzeug would scan the whole environ for it.
-            combined = self._environ.get("HTTP_COOKIE", "")
-        else:
-            combined = ";".join(self.headers.getlist("Cookie"))
-        return parse_cookie(combined, cls=self.dict_storage_class)  # type: ignore[return-value]
+        return parse_cookie(self._cookie_header(), cls=self.dict_storage_class)  # type: ignore[return-value]
 
     def _host_header(self) -> str | None:
         """The ``Host`` header, read without building :attr:`headers`."""

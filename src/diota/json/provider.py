@@ -126,10 +126,9 @@ def _encoder(options: dict[str, t.Any]) -> json.JSONEncoder:
     return encoder
 
 
-# What response() passes to dumps(), and the encoders it found.
+# What response() passes to dumps().
 _RESPONSE_INDENT: dict[str, t.Any] = {"indent": 2}
 _RESPONSE_COMPACT: dict[str, t.Any] = {"separators": (",", ":")}
-_response_encoders: dict[tuple[t.Any, ...], json.JSONEncoder] = {}
 
 
 def _default(o: t.Any) -> t.Any:
@@ -221,29 +220,7 @@ class DefaultJSONProvider(JSONProvider):
         """
         obj = self._prepare_response_obj(args, kwargs)
         indent = self.compact is False or (self.compact is None and self._app.debug)
-        if type(self).dumps is DefaultJSONProvider.dumps:
-            # PERF: the encoder dumps() would pick, found from four values
-            # rather than from a dict of options built per call.
-            key = (indent, self.default, self.ensure_ascii, self.sort_keys)
-            encoder = _response_encoders.get(key)
-            if encoder is None:
-                options = _RESPONSE_INDENT if indent else _RESPONSE_COMPACT
-                encoder = _encoder(
-                    {
-                        **options,
-                        "default": self.default,
-                        "ensure_ascii": self.ensure_ascii,
-                        "sort_keys": self.sort_keys,
-                    }
-                )
-                if len(_response_encoders) >= 64:
-                    _response_encoders.clear()
-                _response_encoders[key] = encoder
-            body = encoder.encode(obj)
-        else:
-            body = self.dumps(
-                obj, **(_RESPONSE_INDENT if indent else _RESPONSE_COMPACT)
-            )
+        body = self.dumps(obj, **(_RESPONSE_INDENT if indent else _RESPONSE_COMPACT))
         response: Response = plain_response(
             t.cast(t.Any, self._app.response_class),
             f"{body}\n",

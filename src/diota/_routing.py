@@ -71,6 +71,44 @@ def check_host_header(scheme: str, raw_host: str) -> None:
         raise BadRequest("The 'Host' header is not a valid host name.")
 
 
+def routing_host(
+    scheme: str, host_header: str | None, server: tuple[str, int | None] | None
+) -> str:
+    """The request's host, checked as binding the URL map checks it (no
+    ``TRUSTED_HOSTS``): a 400 for a malformed ``Host`` header, and for one
+    that is no IDNA name."""
+    key = (scheme, host_header, server)
+    host = _routable_hosts.get(key)
+    if host is None:
+        host = request_host(scheme, host_header, server, None)
+        if not host and host_header:
+            check_host_header(scheme, host_header)
+        _server_name(host)
+        if len(_routable_hosts) >= _MAX_HOSTS:
+            _routable_hosts.clear()
+        _routable_hosts[key] = host
+    return host
+
+
+# (scheme, Host header, server) -> a host that binds.
+_routable_hosts: dict[tuple[str, str | None, t.Any], str] = {}
+
+
+def _server_name(host: str) -> str:
+    """The server name ``Map.bind`` computes for ``host`` (lowered, IDNA)."""
+    server_name = _server_names.get(host)
+    if server_name is None:
+        name, port_sep, port = host.lower().partition(":")
+        try:
+            name = name.encode("idna").decode("ascii")
+        except UnicodeError as e:
+            raise BadHost() from e
+        if len(_server_names) >= _MAX_HOSTS:
+            _server_names.clear()
+        server_name = _server_names[host] = f"{name}{port_sep}{port}"
+    return server_name
+
+
 def bind_to_host(
     url_map: Map,
     host: str,
@@ -83,19 +121,9 @@ def bind_to_host(
 ) -> MapAdapter:
     """What ``url_map.bind(host, ...)`` returns, for a host already
     validated; its matches are remembered (see :class:`CachingMapAdapter`)."""
-    server_name = _server_names.get(host)
-    if server_name is None:
-        name, port_sep, port = host.lower().partition(":")
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError as e:
-            raise BadHost() from e
-        if len(_server_names) >= _MAX_HOSTS:
-            _server_names.clear()
-        server_name = _server_names[host] = f"{name}{port_sep}{port}"
     return CachingMapAdapter(
         url_map,
-        server_name,
+        _server_name(host),
         script_name if script_name is not None else "/",
         subdomain,
         url_scheme,
@@ -103,6 +131,17 @@ def bind_to_host(
         method,
         query_args,
     )
+
+
+def remembered_match(url_map: Map, subdomain: str, path: str, method: str) -> t.Any:
+    """What an HTTP request for ``path`` and ``method`` matched before
+    (see :class:`CachingMapAdapter`): ``(rule, arguments)``, ``(None,
+    None)`` for a 404, ``(None, allowed methods)`` for a 405; ``None`` when
+    not known."""
+    cache = url_map.__dict__.get("_diota_matches")
+    if cache is None or url_map._remap:
+        return None
+    return cache.get((subdomain, path, method, False))
 
 
 # What a path and method matched: (rule, arguments), or the error to raise
@@ -146,7 +185,7 @@ class CachingMapAdapter(MapAdapter):
             if values is None:
                 raise NotFound()
             raise MethodNotAllowed(valid_methods=list(values))
-        arguments = dict(t.cast("dict[str, t.Any]", values))
+        arguments: dict[str, t.Any] = dict(values)  # type: ignore[arg-type]
         if return_rule:
             return rule, arguments
         return rule.endpoint, arguments

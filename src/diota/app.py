@@ -28,6 +28,8 @@ from werkzeug.datastructures import ImmutableDict
 from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import InternalServerError
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import BuildError
 from werkzeug.routing import Map
 from werkzeug.routing import MapAdapter
@@ -41,7 +43,9 @@ from . import typing as ft
 from ._responses import plain_response
 from ._routing import bind_to_host
 from ._routing import check_host_header
+from ._routing import remembered_match
 from ._routing import request_host
+from ._routing import routing_host
 from .asgi import handle as _handle_asgi
 from .background import BackgroundTasks
 from .blueprints import _FileServing
@@ -286,6 +290,8 @@ class Flask(ServingHooks, _FileServing, App):
     _class_overrides: frozenset[str] = frozenset()
     # Whether a subclass replaces asgi_app.
     _asgi_app_replaced = False
+    # Whether a subclass replaces create_url_adapter.
+    _binds_itself = False
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -295,6 +301,7 @@ class Flask(ServingHooks, _FileServing, App):
             if getattr(cls, name) is not getattr(Flask, name)
         )
         cls._asgi_app_replaced = cls.asgi_app is not Flask.asgi_app
+        cls._binds_itself = cls.create_url_adapter is not Flask.create_url_adapter
 
     def __init__(
         self,
@@ -678,6 +685,50 @@ class Flask(ServingHooks, _FileServing, App):
                 url_scheme=self.config["PREFERRED_URL_SCHEME"],
             )
         return None
+
+    def _match_remembered(self, ctx: RequestContext) -> bool:
+        """Match the request of ``ctx`` from the matches the URL map
+        remembers, without binding the map: ``True`` if that was possible
+        (the context binds only when it builds a URL), ``False`` when the
+        app binds in a way of its own, or the path and method were not
+        matched before.
+
+        PERF: binding costs as much as matching a remembered path. The Host
+        header is still checked as binding checks it.
+        """
+        url_map = self.url_map
+        if (
+            self._binds_itself
+            or type(url_map) is not Map
+            or url_map.host_matching
+            or self.subdomain_matching
+            or "create_url_adapter" in self.__dict__
+        ):
+            return False
+        config = self.config
+        if config["SERVER_NAME"] is not None or config["TRUSTED_HOSTS"] is not None:
+            return False
+        request = ctx.request
+        routing = _routing_values(request)
+        if routing is None or routing[1] is None:
+            return False
+        found = remembered_match(
+            url_map, url_map.default_subdomain or "", routing[1], request.method
+        )
+        if found is None:
+            return False
+        request.host = routing_host(
+            request.scheme, _host_header(request), request.server
+        )
+        rule, values = found
+        if rule is not None:
+            request.url_rule = rule
+            request.view_args = dict(values)
+        elif values is None:
+            request.routing_exception = NotFound()
+        else:
+            request.routing_exception = MethodNotAllowed(valid_methods=list(values))
+        return True
 
     def raise_routing_exception(self, request: Request) -> t.NoReturn:
         """Raise the request's routing error.

@@ -174,7 +174,7 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
     if app._fallback is not None and routes_elsewhere(ctx):
         await app._fallback.serve_asgi(app, scope, receive, send)
         return
-    if ctx.url_adapter is not None and not ctx._matched:
+    if not ctx._matched and ctx.url_adapter is not None:
         ctx.match_request()
     rule = request.url_rule
     endpoint = rule.endpoint if rule is not None else None

@@ -278,13 +278,22 @@ class RequestContext:
         if request is None:
             request = app.request_class(environ)
         self.request: Request = request
-        self.url_adapter = None
-        try:
-            self.url_adapter = app.create_url_adapter(self.request)
-        except HTTPException as e:
-            self.request.routing_exception = e
-        self.flashes: list[tuple[str, str]] | None = None
         self._matched = False
+        self._url_adapter: MapAdapter | None | object = None
+        try:
+            if app._match_remembered(self):
+                # PERF: bound when first used (to build a URL), if ever.
+                self._matched = True
+                self._url_adapter = _unset
+                if app._has_websocket_rules:
+                    from .websockets import check_route_kind
+
+                    check_route_kind(self)
+            else:
+                self._url_adapter = app.create_url_adapter(request)
+        except HTTPException as e:
+            request.routing_exception = e
+        self.flashes: list[tuple[str, str]] | None = None
         self._opened_session: SessionMixin | None = session
         # Functions registered with after_this_request for this request only.
         self._after_request_functions: list[ft.AfterRequestCallable[t.Any]] = []
@@ -301,6 +310,19 @@ class RequestContext:
 
     #: Whether this is a WebSocket connection's context.
     is_websocket = False
+
+    @property
+    def url_adapter(self) -> MapAdapter | None:
+        """The URL map bound to this request (see
+        :meth:`Flask.create_url_adapter`); ``None`` if binding failed."""
+        adapter = self._url_adapter
+        if adapter is _unset:
+            adapter = self._url_adapter = self.app.create_url_adapter(self.request)
+        return adapter  # type: ignore[return-value]
+
+    @url_adapter.setter
+    def url_adapter(self, value: MapAdapter | None) -> None:
+        self._url_adapter = value
 
     def copy(self) -> RequestContext:
         """A new context for the same request object and session.
@@ -391,7 +413,7 @@ class RequestContext:
 
         # Matched after the session is open so a custom URL map can use it,
         # unless the ASGI driver already matched to plan the request.
-        if self.url_adapter is not None and not self._matched:
+        if not self._matched and self.url_adapter is not None:
             self.match_request()
 
     # Set by push() when opening the session waits for its first use.

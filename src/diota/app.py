@@ -112,6 +112,7 @@ _OVERRIDABLE_STEPS = (
     "do_teardown_request",
     "do_teardown_appcontext",
 )
+_STEP_NAMES = frozenset(_OVERRIDABLE_STEPS)
 
 
 def _plain_http_exception(e: HTTPException) -> bool:
@@ -198,6 +199,14 @@ def _routing_values(
         _wsgi_str(environ.get("PATH_INFO")),
         _wsgi_str(environ.get("QUERY_STRING")),
     )
+
+
+_T = t.TypeVar("_T")
+
+
+async def _ready(value: _T) -> _T:
+    """An awaitable of ``value``, for a step that has its result at once."""
+    return value
 
 
 # Signals sent while a request is handled: their receivers are user code.
@@ -288,6 +297,10 @@ class Flask(ServingHooks, _FileServing, App):
 
     # Names of _OVERRIDABLE_STEPS a subclass replaces; see __init_subclass__.
     _class_overrides: frozenset[str] = frozenset()
+    # Those replaced by the class or on the instance (extensions wrap
+    # handle_exception so); see __setattr__. PERF: while it is empty, the
+    # pipeline runs its own steps after one test.
+    _step_overrides: frozenset[str] = frozenset()
     # Whether a subclass replaces asgi_app.
     _asgi_app_replaced = False
     # Whether a subclass replaces create_url_adapter.
@@ -295,13 +308,27 @@ class Flask(ServingHooks, _FileServing, App):
 
     def __init_subclass__(cls, **kwargs: t.Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._class_overrides = frozenset(
+        cls._class_overrides = cls._step_overrides = frozenset(
             name
             for name in _OVERRIDABLE_STEPS
             if getattr(cls, name) is not getattr(Flask, name)
         )
         cls._asgi_app_replaced = cls.asgi_app is not Flask.asgi_app
         cls._binds_itself = cls.create_url_adapter is not Flask.create_url_adapter
+
+    def __setattr__(self, name: str, value: t.Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _STEP_NAMES:
+            self._note_step_overrides()
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        if name in _STEP_NAMES:
+            self._note_step_overrides()
+
+    def _note_step_overrides(self) -> None:
+        overrides = self._class_overrides | _STEP_NAMES.intersection(self.__dict__)
+        object.__setattr__(self, "_step_overrides", overrides)
 
     def __init__(
         self,
@@ -992,7 +1019,7 @@ class Flask(ServingHooks, _FileServing, App):
     def _step_replaced(self, name: str) -> bool:
         """Whether Flask's method for pipeline step ``name`` is replaced (by
         a subclass or on the instance)."""
-        return name in self._class_overrides or name in self.__dict__
+        return name in self._step_overrides
 
     def _has_step_code(
         self,
@@ -1006,7 +1033,7 @@ class Flask(ServingHooks, _FileServing, App):
 
         PERF: a step with nothing to run costs no coroutine.
         """
-        if self._step_replaced(name):
+        if name in self._step_overrides:
             return True
         rule = req.url_rule
         if rule is None or "." not in rule.endpoint:
@@ -1032,15 +1059,10 @@ class Flask(ServingHooks, _FileServing, App):
         Flask's sync method if there is one (called through the seam), else
         diota's own coroutine ``own``.
 
-        PERF: not a coroutine itself, so a step costs no extra frame; without
-        overrides, one frozenset test and one dict lookup.
+        PERF: not a coroutine itself, so a step costs no extra frame.
         """
-        if self._class_overrides or name in self.__dict__:
-            override = self.__dict__.get(name)
-            if override is None and name in self._class_overrides:
-                override = getattr(self, name)
-            if override is not None:
-                return call(override, *args)
+        if name in self._step_overrides:
+            return call(getattr(self, name), *args)
         return own(call, *args)
 
     # -- the pipeline (written once) ---------------------------------------------------
@@ -1062,9 +1084,12 @@ class Flask(ServingHooks, _FileServing, App):
         try:
             try:
                 ctx.push()
-                response = await self._step(
-                    "full_dispatch_request", self._full_dispatch_request, call
-                )
+                if self._step_overrides:
+                    response = await self._step(
+                        "full_dispatch_request", self._full_dispatch_request, call
+                    )
+                else:
+                    response = await self._full_dispatch_request(call)
             except Exception as e:
                 error = e
                 response = await self._step(
@@ -1086,6 +1111,7 @@ class Flask(ServingHooks, _FileServing, App):
             self._got_first_request = True
 
         ctx = _cv_request.get()
+        overrides = self._step_overrides
         try:
             if request_started.receivers:
                 request_started.send(self, _async_wrapper=self.ensure_sync)
@@ -1100,12 +1126,28 @@ class Flask(ServingHooks, _FileServing, App):
                     "preprocess_request", self._preprocess_request, call
                 )
             if rv is None:
-                rv = await self._step("dispatch_request", self._dispatch_request, call)
+                if overrides:
+                    rv = await self._step(
+                        "dispatch_request", self._dispatch_request, call
+                    )
+                else:
+                    rv = await self._dispatch_request(call)
         except Exception as e:
             rv = await self._step(
                 "handle_user_exception", self._handle_user_exception, call, e
             )
-        return await self._step("finalize_request", self._finalize_request, call, rv)  # type: ignore[no-any-return]
+        if (
+            overrides
+            or request_finished.receivers
+            or ctx._after_request_functions
+            or ctx._opened_session is not None
+            or self.after_request_funcs
+        ):
+            return await self._step(  # type: ignore[no-any-return]
+                "finalize_request", self._finalize_request, call, rv
+            )
+        # PERF: with nothing to process, finalizing is making the response.
+        return self.make_response(rv)
 
     async def _preprocess_request(self, call: Caller) -> ft.ResponseReturnValue | None:
         req = _cv_request.get().request
@@ -1125,7 +1167,11 @@ class Flask(ServingHooks, _FileServing, App):
 
         return None
 
-    async def _dispatch_request(self, call: Caller) -> ft.ResponseReturnValue:
+    def _dispatch_request(
+        self, call: Caller
+    ) -> cabc.Coroutine[t.Any, t.Any, ft.ResponseReturnValue]:
+        """The view's call through the seam. PERF: not a coroutine itself,
+        so dispatching costs no extra frame (routing errors raise here)."""
         req = _cv_request.get().request
         if req.routing_exception is not None:
             self.raise_routing_exception(req)
@@ -1135,9 +1181,9 @@ class Flask(ServingHooks, _FileServing, App):
             getattr(rule, "provide_automatic_options", False)
             and req.method == "OPTIONS"
         ):
-            return self.make_default_options_response()
+            return _ready(self.make_default_options_response())
         view_args: dict[str, t.Any] = req.view_args  # type: ignore[assignment]
-        return await call(self.view_functions[rule.endpoint], **view_args)  # type: ignore[union-attr,no-any-return]
+        return call(self.view_functions[rule.endpoint], **view_args)  # type: ignore[union-attr,return-value]
 
     async def _finalize_request(
         self,

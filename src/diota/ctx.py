@@ -47,23 +47,29 @@ _sentinel = object()
 _unset = object()
 
 
-def _opens_lazily(interface: SessionInterface) -> bool:
-    """Whether ``interface`` is the standard cookie session, whose session
-    for a request without cookies is known without opening it: empty, and
-    saved only if changed."""
+def _session_waits(interface: SessionInterface, request: Request) -> bool:
+    """Whether the session of ``request`` can be opened on first use: the
+    standard cookie session, for a request without cookies (its session is
+    empty, and saved only if changed)."""
     cls = type(interface)
-    return (
-        cls.open_session is SecureCookieSessionInterface.open_session
-        and cls.save_session is SecureCookieSessionInterface.save_session
-        and getattr(interface, "session_class", None) is SecureCookieSession
-    )
+    standard = _standard_interfaces.get(cls)
+    if standard is None:
+        standard = _standard_interfaces[cls] = (
+            cls.open_session is SecureCookieSessionInterface.open_session
+            and cls.save_session is SecureCookieSessionInterface.save_session
+        )
+    if not standard or getattr(interface, "session_class", None) is not (
+        SecureCookieSession
+    ):
+        return False
+    source = getattr(request, "_source", None)
+    if source is not None and request._headers is None:
+        return not source.cookie  # PERF: the scope's Cookie header, as read
+    return not request_has_cookies(request)
 
 
-def _close_request(request: Request) -> None:
-    """``request.close()``: closes the uploaded files. PERF: werkzeug's has
-    nothing to do when no file was uploaded."""
-    if type(request).close is not RequestBase.close or request.__dict__.get("files"):
-        request.close()
+# Session interface class -> whether it opens and saves as the standard one.
+_standard_interfaces: dict[type, bool] = {}
 
 
 class _AppCtxGlobals:
@@ -212,6 +218,27 @@ class AppContext:
     def pop(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]
         """Pop this context, running teardown functions on the last pop."""
         drive(self._pop(exc, self.app._sync_call))
+
+    def _pop_quietly(self) -> bool:
+        """Pop this context if that runs nothing (no teardown function, no
+        signal receiver, :meth:`_pop` not replaced): PERF, no coroutine.
+        ``False`` if :meth:`_pop` must run."""
+        app = self.app
+        if (
+            app.teardown_appcontext_funcs
+            or appcontext_tearing_down.receivers
+            or appcontext_popped.receivers
+            or type(self)._pop is not AppContext._pop
+            or app._step_replaced("do_teardown_appcontext")
+        ):
+            return False
+        ctx = _cv_app.get()
+        _cv_app.reset(self._cv_tokens.pop())
+        if ctx is not self:
+            raise AssertionError(
+                f"Popped the wrong app context ({ctx!r} instead of {self!r})"
+            )
+        return True
 
     async def _pop(self, exc: BaseException | None, call: Caller) -> None:
         try:
@@ -400,10 +427,7 @@ class RequestContext:
         # can use request and current_app; only on the first push, so that
         # stream_with_context re-pushing keeps the same session.
         if self._opened_session is None:
-            session_interface = self.app.session_interface
-            if _opens_lazily(session_interface) and not request_has_cookies(
-                self.request
-            ):
+            if _session_waits(self.app.session_interface, self.request):
                 # PERF: the standard cookie session of a request without
                 # cookies is empty, and stays unsaved unless used: opened
                 # only if something reads it (the session property).
@@ -431,9 +455,14 @@ class RequestContext:
         """Whether :meth:`_teardown` has anything to run (PERF: else it is
         not called, and costs no coroutine)."""
         app = self.app
-        return bool(request_tearing_down.receivers) or app._has_step_code(
-            "do_teardown_request", self.request, app.teardown_request_funcs
-        )
+        if request_tearing_down.receivers or (
+            app.teardown_request_funcs  # PERF: most apps have none at all
+            and app._has_step_code(
+                "do_teardown_request", self.request, app.teardown_request_funcs
+            )
+        ):
+            return True
+        return app._step_replaced("do_teardown_request")
 
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
         """The teardown functions of this kind of context."""
@@ -453,7 +482,12 @@ class RequestContext:
                     exc = sys.exc_info()[1]
                 if self._has_teardown():
                     await self._teardown(exc, call)
-                _close_request(self.request)
+                request = self.request
+                if type(request).close is not RequestBase.close or (
+                    request.__dict__.get("files")
+                ):
+                    # PERF: werkzeug's close has nothing to do without files.
+                    request.close()
         finally:
             ctx = _cv_request.get()
             token, app_ctx = self._cv_tokens.pop()
@@ -467,7 +501,7 @@ class RequestContext:
                 if environ is not None:
                     environ["werkzeug.request"] = None
 
-            if app_ctx is not None:
+            if app_ctx is not None and not app_ctx._pop_quietly():
                 await app_ctx._pop(exc, call)
 
             if ctx is not self:

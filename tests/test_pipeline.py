@@ -251,6 +251,38 @@ def test_instance_override_of_handle_user_exception(
     assert client.get("/missing").status_code == 404
 
 
+def test_instance_overrides_take_effect_between_requests(
+    app: diota.Flask, client: t.Any
+) -> None:
+    """Steps replaced on the app after it served requests apply to the next
+    request, and deleting the replacement restores Flask's method."""
+
+    @app.route("/")
+    def index() -> str:
+        return "index"
+
+    assert client.get("/").text == "index"
+
+    def dispatch_request() -> str:
+        return "replaced"
+
+    def process_response(response: diota.Response) -> diota.Response:
+        response.headers["X-Processed"] = "yes"
+        return response
+
+    app.dispatch_request = dispatch_request  # type: ignore[method-assign]
+    app.process_response = process_response  # type: ignore[method-assign]
+    rv = client.get("/")
+    assert (rv.text, rv.headers.get("X-Processed")) == ("replaced", "yes")
+
+    del app.dispatch_request
+    rv = client.get("/")
+    assert (rv.text, rv.headers.get("X-Processed")) == ("index", "yes")
+    del app.process_response
+    rv = client.get("/")
+    assert (rv.text, rv.headers.get("X-Processed")) == ("index", None)
+
+
 def test_sync_pipeline_methods_work_in_a_request_context(app: diota.Flask) -> None:
     @app.before_request
     async def before() -> None:

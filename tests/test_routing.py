@@ -884,6 +884,36 @@ def test_remembered_errors_stay_correct(app: diota.Flask, client: FlaskClient) -
         assert client.get("/nowhere").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "host", ["exa mple.test", "a<b>.test", "bad/host", "a" * 64 + ".test"]
+)
+def test_malformed_host_is_refused_on_a_remembered_path(
+    app: diota.Flask, client: FlaskClient, host: str
+) -> None:
+    @app.route("/")
+    def index() -> str:
+        return "index"
+
+    assert client.get("/").text == "index"  # the match is remembered now
+    for _ in range(2):
+        assert client.get("/", headers={"Host": host}).status_code == 400
+    assert client.get("/").text == "index"
+
+
+def test_urls_built_in_remembered_requests_follow_each_request(
+    app: diota.Flask, client: FlaskClient
+) -> None:
+    @app.route("/page/<int:n>")
+    def page(n: int) -> str:
+        return f"{request.host} {url_for('page', n=n + 1, _external=True)}"
+
+    for _ in range(2):
+        rv = client.get("/page/1", base_url="http://one.test/root")
+        assert rv.text == "one.test http://one.test/root/page/2"
+        rv = client.get("/page/5", base_url="https://two.test:8443")
+        assert rv.text == "two.test:8443 https://two.test:8443/page/6"
+
+
 def test_slash_redirects_follow_each_request_host_and_query(
     app: diota.Flask, client: FlaskClient
 ) -> None:

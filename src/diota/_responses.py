@@ -14,6 +14,7 @@ _werkzeug_built: dict[type, bool] = {}
 _status_lines: dict[int, str] = {}
 _content_types: dict[str, str] = {}
 _R = t.TypeVar("_R", bound=ResponseBase)
+_new_object = object.__new__
 
 
 def _constructs_like_werkzeug(cls: type[ResponseBase]) -> bool:
@@ -41,9 +42,10 @@ def plain_response(
     object is built directly: werkzeug's constructor validates each header
     it sets and looks up the status line, for values that are known here.
     """
-    if (status is not None and type(status) is not int) or not (
-        _constructs_like_werkzeug(cls)
-    ):
+    like_werkzeug = _werkzeug_built.get(cls)
+    if like_werkzeug is None:
+        like_werkzeug = _constructs_like_werkzeug(cls)
+    if not like_werkzeug or (status is not None and type(status) is not int):
         return cls(body, status=status, mimetype=mimetype)  # type: ignore[arg-type]
     data = body.encode() if isinstance(body, str) else bytes(body)
     if status is None:
@@ -55,7 +57,9 @@ def plain_response(
             _status_lines[status] = line
     if mimetype is None:
         mimetype = cls.default_mimetype
-    headers = Headers()
+    # PERF: Headers() without its constructor's argument handling.
+    headers = _new_object(Headers)
+    length = ("Content-Length", str(len(data)))
     if mimetype is not None:
         content_type = _content_types.get(mimetype)
         if content_type is None:
@@ -63,8 +67,9 @@ def plain_response(
             _check_header_value(content_type)
             if len(_content_types) < 256:
                 _content_types[mimetype] = content_type
-        headers._list.append(("Content-Type", content_type))
-    headers._list.append(("Content-Length", str(len(data))))
+        headers._list = [("Content-Type", content_type), length]
+    else:
+        headers._list = [length]
     response = cls.__new__(cls)
     response.headers = headers
     response._status = line

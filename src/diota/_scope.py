@@ -55,9 +55,16 @@ class ScopeSource:
         # A websocket scope has no method: its handshake is a GET.
         self.method: str = scope.get("method", "GET")
         self.scheme: str = scope.get("scheme", "http")
-        server_name, server_port = _server(scope)
-        self.server = (server_name, server_port)
-        self.root_path, self.path_info = _split_path(scope)
+        server = scope.get("server")
+        if not server or server[1] is None:
+            self.server = _server(scope)
+        else:
+            self.server = server if type(server) is tuple else tuple(server)
+        root_path: str = scope.get("root_path", "")
+        if root_path:
+            self.root_path, self.path_info = _split_path(scope)
+        else:
+            self.root_path, self.path_info = "", scope["path"]
         self.query_string: bytes = scope.get("query_string", b"")
         client = scope.get("client")
         self.remote_addr: str | None = client[0] if client else None
@@ -67,7 +74,13 @@ class ScopeSource:
         cookie = content_type = transfer_encoding = None
         for name, value in scope.get("headers", ()):
             if name == b"host":
-                host = _join(host, value, ",")
+                host = (
+                    value.decode("latin-1")
+                    if host is None
+                    else (_join(host, value, ","))
+                )
+            elif name not in _READ_HEADERS:
+                continue
             elif name == b"upgrade":
                 upgrade = value
             elif name == b"content-length":
@@ -76,7 +89,7 @@ class ScopeSource:
                 transfer_encoding = _join(transfer_encoding, value, ",")
             elif name == b"content-type":
                 content_type = _join(content_type, value, ",")
-            elif name == b"cookie":
+            else:
                 cookie = _join(cookie, value, "; ")
         self.host: str | None = host
         self.upgrade = upgrade is not None
@@ -113,6 +126,12 @@ class ScopeSource:
         # Names title-cased, as werkzeug's EnvironHeaders gives them.
         headers._list.extend((name.title(), value) for name, value in joined.items())
         return headers
+
+
+# The headers ScopeSource reads besides Host.
+_READ_HEADERS = frozenset(
+    {b"upgrade", b"content-length", b"transfer-encoding", b"content-type", b"cookie"}
+)
 
 
 def build_environ(scope: Scope) -> dict[str, t.Any]:

@@ -47,6 +47,7 @@ from ._routing import remembered_match
 from ._routing import request_host
 from ._routing import routing_host
 from .asgi import handle as _handle_asgi
+from .asgi import serve_http as _serve_http
 from .background import BackgroundTasks
 from .blueprints import _FileServing
 from .concurrency import Caller
@@ -736,17 +737,28 @@ class Flask(ServingHooks, _FileServing, App):
         if config["SERVER_NAME"] is not None or config["TRUSTED_HOSTS"] is not None:
             return False
         request = ctx.request
-        routing = _routing_values(request)
-        if routing is None or routing[1] is None:
+        source = getattr(request, "_source", None)
+        if source is not None:
+            # PERF: read straight from the ASGI scope's values.
+            if source.upgrade:
+                return False
+            path: str | None = source.path_info
+            headers_made = request._headers is not None
+            host_header = request.headers.get("Host") if headers_made else source.host
+        else:
+            routing = _routing_values(request)
+            if routing is None:
+                return False
+            path = routing[1]
+            host_header = _host_header(request)
+        if path is None:
             return False
         found = remembered_match(
-            url_map, url_map.default_subdomain or "", routing[1], request.method
+            url_map, url_map.default_subdomain or "", path, request.method
         )
         if found is None:
             return False
-        request.host = routing_host(
-            request.scheme, _host_header(request), request.server
-        )
+        request.host = routing_host(request.scheme, host_header, request.server)
         rule, values = found
         if rule is not None:
             request.url_rule = rule
@@ -858,6 +870,16 @@ class Flask(ServingHooks, _FileServing, App):
         streamed body); a WSGI callable; or a tuple ``(body, status)``,
         ``(body, headers)`` or ``(body, status, headers)``.
         """
+        rv_type = type(rv)
+        if rv_type is str or rv_type is bytes:
+            # PERF: the most common value, answered before any other test.
+            response_class = self.response_class
+            return plain_response(
+                response_class,
+                rv,  # type: ignore[arg-type]
+                None,
+                response_class.default_mimetype,
+            )
         status: int | str | None = None
         headers: HeadersValue | None = None
 
@@ -1136,13 +1158,7 @@ class Flask(ServingHooks, _FileServing, App):
             rv = await self._step(
                 "handle_user_exception", self._handle_user_exception, call, e
             )
-        if (
-            overrides
-            or request_finished.receivers
-            or ctx._after_request_functions
-            or ctx._opened_session is not None
-            or self.after_request_funcs
-        ):
+        if overrides or request_finished.receivers or self._processes_response(ctx):
             return await self._step(  # type: ignore[no-any-return]
                 "finalize_request", self._finalize_request, call, rv
             )
@@ -1434,6 +1450,8 @@ class Flask(ServingHooks, _FileServing, App):
             if "asgi_app" in self.__dict__ or self._asgi_app_replaced:
                 return self.asgi_app(*args)
             # PERF: Flask.asgi_app would only await this.
+            if args[0]["type"] == "http":
+                return _serve_http(self, *args)
             return _handle_asgi(self, *args)
         raise TypeError(
             "A diota app is called as WSGI (environ, start_response) or ASGI"

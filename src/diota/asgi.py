@@ -22,10 +22,12 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 import anyio.to_thread
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request as RequestBase
 from werkzeug.wsgi import FileWrapper
 
+from ._scope import _EMPTY_INPUT
 from ._scope import ScopeSource
 from .concurrency import _in_asgi_worker
 from .concurrency import async_caller
@@ -39,7 +41,7 @@ from .globals import _cv_app
 from .mounts import find_mount
 from .mounts import routes_elsewhere
 from .mounts import WSGIMiddleware
-from .wrappers import _sent_as_is
+from .wrappers import _plain_body
 from .wrappers import Request
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -108,6 +110,7 @@ def _runtime(app: Flask) -> _Runtime:
     runtime = runtimes.get(key)
     if runtime is None:
         runtime = runtimes[key] = _Runtime(app)
+    app.__dict__["_asgi_last_runtime"] = (key, runtime)
     return runtime
 
 
@@ -151,12 +154,18 @@ async def _ensure_started(app: Flask, runtime: _Runtime) -> None:
 
 async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one HTTP request/response cycle."""
-    runtime = _runtime(app)
+    # PERF: the runtime of the loop that served the last request, if this is it.
+    loop = asyncio._get_running_loop()
+    last = app.__dict__.get("_asgi_last_runtime")
+    if loop is not None and last is not None and last[0] is loop:
+        runtime: _Runtime = last[1]
+    else:
+        runtime = _runtime(app)
     if not app._serving_started:
         # No lifespan from this server (or the test client): start here.
         await _ensure_started(app, runtime)
 
-    wrapped = _wrapped_wsgi_app(app)
+    wrapped = app.__dict__.get("wsgi_app")
     if wrapped is not None:
         # The middleware stack around app.wsgi_app, with the app inside it
         # served as WSGI: streamed through the WSGI bridge.
@@ -169,7 +178,12 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
             return
 
     source = ScopeSource(scope)
-    ctx = _request_context(app, source)
+    request_class = app.request_class
+    if _builds_from_source.get((type(app), request_class)):
+        # PERF: what _request_context decided for this app and class before.
+        ctx = RequestContext(app, None, request_class._from_source(source))  # type: ignore[arg-type]
+    else:
+        ctx = _request_context(app, source)
     request = ctx.request
     if app._fallback is not None and routes_elsewhere(ctx):
         await app._fallback.serve_asgi(app, scope, receive, send)
@@ -202,7 +216,9 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
 
     on_finish = _preserve_hook(scope) if "diota.preserve_context" in scope else None
     try:
-        kind = app._route_kind(endpoint)
+        kind = app._route_kinds.get(endpoint)
+        if kind is None or kind == ROUTE_NO_USER_CODE:
+            kind = app._route_kind(endpoint)
         if kind == ROUTE_NO_USER_CODE:
             # Nothing can block: the sync driver finishes it on the loop.
             response = _run_sync(app, ctx, on_finish)
@@ -223,7 +239,7 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
     finally:
         # The body buffer is ours (under WSGI the server owns wsgi.input),
         # unless the test client keeps this request alive to inspect it.
-        if on_finish is None:
+        if on_finish is None and source.input is not _EMPTY_INPUT:
             source.input.close()
 
 
@@ -433,29 +449,29 @@ async def send_response(
 ) -> None:
     """Send a werkzeug response as ASGI messages."""
     body = response.response
-    if (
-        type(body) is not list  # PERF: the common case, without ABC checks
-        and isinstance(body, cabc.AsyncIterable)
-        and not isinstance(body, (cabc.Iterable, str, bytes))
+    if type(body) is list:  # PERF: the common case, without ABC checks
+        chunks = _plain_body(response, request.method)
+        if chunks is not None:
+            encoded = _plain_headers(response.headers)
+            if encoded is not None:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": response._status_code,
+                        "headers": encoded,
+                    }
+                )
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": chunks[0] if len(chunks) == 1 else b"".join(chunks),
+                    }
+                )
+                return
+    elif isinstance(body, cabc.AsyncIterable) and not isinstance(
+        body, (cabc.Iterable, str, bytes)
     ):
         await _send_async_body(response, body, request.environ, receive, send)
-        return
-    if _sent_as_is(response, request.method):
-        await send(
-            {
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": _encode_headers(response.headers._list),
-            }
-        )
-        # _sent_as_is checked: a list of bytes.
-        chunks = t.cast("list[bytes]", body)
-        await send(
-            {
-                "type": "http.response.body",
-                "body": chunks[0] if len(chunks) == 1 else b"".join(chunks),
-            }
-        )
         return
 
     environ = request.environ
@@ -484,6 +500,32 @@ async def send_response(
 
 def _noop() -> None:
     pass
+
+
+def _plain_headers(headers: Headers) -> list[tuple[bytes, bytes]] | None:
+    """``headers`` encoded for ASGI if werkzeug would send them as they
+    stand: a ``Content-Length``, and no URL header to rewrite (see
+    :func:`diota.wrappers._sent_as_is`); else ``None``.
+
+    PERF: checked and encoded in one pass.
+    """
+    encoded = _encoded_headers
+    rv = []
+    has_length = False
+    for header in headers._list if type(headers) is Headers else headers:
+        pair = encoded.get(header)
+        if pair is None:
+            name, value = header
+            pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
+            if len(value) < 64 and len(encoded) < 1024:
+                encoded[header] = pair
+        key = pair[0]
+        if key == b"content-length":
+            has_length = True
+        elif key == b"location" or key == b"content-location":
+            return None
+        rv.append(pair)
+    return rv if has_length else None
 
 
 def _encode_headers(headers: t.Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

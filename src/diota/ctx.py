@@ -229,7 +229,7 @@ class AppContext:
             or appcontext_tearing_down.receivers
             or appcontext_popped.receivers
             or type(self)._pop is not AppContext._pop
-            or app._step_replaced("do_teardown_appcontext")
+            or "do_teardown_appcontext" in app._step_overrides
         ):
             return False
         ctx = _cv_app.get()
@@ -462,7 +462,7 @@ class RequestContext:
             )
         ):
             return True
-        return app._step_replaced("do_teardown_request")
+        return "do_teardown_request" in app._step_overrides
 
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
         """The teardown functions of this kind of context."""

@@ -503,21 +503,23 @@ class Response(ResponseBase):
         return super().max_cookie_size
 
 
-# werkzeug's methods that turn a response into the WSGI triple; a response
+# werkzeug's members that turn a response into the WSGI triple; a response
 # class overriding any of them takes werkzeug's full path.
-_WSGI_METHODS = ("__call__", "get_wsgi_response", "get_wsgi_headers", "get_app_iter")
+_WSGI_METHODS = (
+    "__call__",
+    "get_wsgi_response",
+    "get_wsgi_headers",
+    "get_app_iter",
+    "status_code",
+)
 _plain_classes: dict[type, bool] = {}
 
 
-def _sent_as_is(response: t.Any, method: str) -> bool:
-    """Whether werkzeug would send ``response`` exactly as it stands: a
-    status that carries a body (not 1xx, 204 or 304), a list body of bytes
-    and a known length, no URL headers to rewrite, nothing to call on close,
-    and not a HEAD request.
-
-    Both adapters then send its status, headers and body directly (PERF:
-    werkzeug's ``get_wsgi_response`` copies and rescans the headers).
-    """
+def _plain_body(response: t.Any, method: str) -> list[bytes] | None:
+    """The body of ``response`` if werkzeug would send it exactly as it
+    stands, headers aside (see :func:`_sent_as_is`): a status that carries
+    a body (not 1xx, 204 or 304), a list body of bytes, nothing to call on
+    close, and not a HEAD request. ``None`` otherwise."""
     cls = type(response)
     plain = _plain_classes.get(cls)
     if plain is None:
@@ -525,18 +527,31 @@ def _sent_as_is(response: t.Any, method: str) -> bool:
             getattr(cls, name) is getattr(ResponseBase, name) for name in _WSGI_METHODS
         )
     if not plain or response._on_close:
-        return False
-    status = response.status_code
+        return None
+    status = response._status_code
     if status < 200 or status == 204 or status == 304:
-        return False  # werkzeug drops the body and some headers
+        return None  # werkzeug drops the body and some headers
     if method == "HEAD" or response.direct_passthrough:
-        return False
+        return None
     body = response.response
     if type(body) is not list:
-        return False
+        return None
     for chunk in body:
         if type(chunk) is not bytes:
-            return False  # werkzeug encodes str items on the way out
+            return None  # werkzeug encodes str items on the way out
+    return body
+
+
+def _sent_as_is(response: t.Any, method: str) -> bool:
+    """Whether werkzeug would send ``response`` exactly as it stands: a
+    plain body (see :func:`_plain_body`), a known length, and no URL
+    headers to rewrite.
+
+    The adapters then send its status, headers and body directly (PERF:
+    werkzeug's ``get_wsgi_response`` copies and rescans the headers).
+    """
+    if _plain_body(response, method) is None:
+        return False
     has_length = False
     for key, _ in response.headers:
         lower = key.lower()

@@ -758,7 +758,11 @@ class Flask(ServingHooks, _FileServing, App):
         )
         if found is None:
             return False
-        request.host = routing_host(request.scheme, host_header, request.server)
+        # PERF: what setting werkzeug's cached property stores, without
+        # calling its descriptor.
+        request.__dict__["host"] = routing_host(
+            request.scheme, host_header, request.server
+        )
         rule, values = found
         if rule is not None:
             request.url_rule = rule
@@ -1138,7 +1142,9 @@ class Flask(ServingHooks, _FileServing, App):
             if request_started.receivers:
                 request_started.send(self, _async_wrapper=self.ensure_sync)
             rv = None
-            if self._has_step_code(
+            if (
+                overrides or self.before_request_funcs or self.url_value_preprocessors
+            ) and self._has_step_code(
                 "preprocess_request",
                 ctx.request,
                 self.url_value_preprocessors,
@@ -1158,7 +1164,13 @@ class Flask(ServingHooks, _FileServing, App):
             rv = await self._step(
                 "handle_user_exception", self._handle_user_exception, call, e
             )
-        if overrides or request_finished.receivers or self._processes_response(ctx):
+        if (
+            overrides
+            or request_finished.receivers
+            or ctx._after_request_functions
+            or ctx._opened_session is not None
+            or (self.after_request_funcs and self._processes_response(ctx))
+        ):
             return await self._step(  # type: ignore[no-any-return]
                 "finalize_request", self._finalize_request, call, rv
             )

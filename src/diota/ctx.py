@@ -187,12 +187,14 @@ class AppContext:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self._url_adapter: MapAdapter | None | object = _unset
         self.g: _AppCtxGlobals = app.app_ctx_globals_class()
         self._cv_tokens: list[contextvars.Token[AppContext]] = []
-        # stream_with_context streams still using this context: while any
-        # does, the last pop leaves the teardown to the last stream's end.
-        self._stream_holds = 0
+
+    # PERF: defaults shared by every context until one sets its own.
+    _url_adapter: MapAdapter | None | object = _unset
+    # stream_with_context streams still using this context: while any does,
+    # the last pop leaves the teardown to the last stream's end.
+    _stream_holds = 0
 
     @property
     def url_adapter(self) -> MapAdapter | None:
@@ -320,20 +322,24 @@ class RequestContext:
                 self._url_adapter = app.create_url_adapter(request)
         except HTTPException as e:
             request.routing_exception = e
-        self.flashes: list[tuple[str, str]] | None = None
-        self._opened_session: SessionMixin | None = session
+        if session is not None:
+            self._opened_session = session
         # Functions registered with after_this_request for this request only.
         self._after_request_functions: list[ft.AfterRequestCallable[t.Any]] = []
         self._cv_tokens: list[
             tuple[contextvars.Token[RequestContext], AppContext | None]
         ] = []
-        # Tasks from add_background_task, started once the response is sent;
-        # then _responded is set and later tasks start at once.
-        self._background_tasks: list[Task] | None = None
-        self._responded = False
-        # stream_with_context streams still using this request: while any
-        # does, the last pop leaves the teardown to the last stream's end.
-        self._stream_holds = 0
+
+    # PERF: defaults shared by every context until one sets its own.
+    flashes: list[tuple[str, str]] | None = None
+    _opened_session: SessionMixin | None = None
+    # Tasks from add_background_task, started once the response is sent;
+    # then _responded is set and later tasks start at once.
+    _background_tasks: list[Task] | None = None
+    _responded = False
+    # stream_with_context streams still using this request: while any does,
+    # the last pop leaves the teardown to the last stream's end.
+    _stream_holds = 0
 
     #: Whether this is a WebSocket connection's context.
     is_websocket = False
@@ -480,7 +486,13 @@ class RequestContext:
             if clear_request:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                if self._has_teardown():
+                app = self.app
+                if (
+                    request_tearing_down.receivers
+                    or app.teardown_request_funcs
+                    or app._step_overrides
+                    or self.is_websocket  # its own teardown functions
+                ) and self._has_teardown():
                     await self._teardown(exc, call)
                 request = self.request
                 if type(request).close is not RequestBase.close or (

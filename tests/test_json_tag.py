@@ -10,6 +10,8 @@ from uuid import UUID
 import pytest
 from markupsafe import Markup
 
+import diota
+from diota.json.provider import DefaultJSONProvider
 from diota.json.tag import JSONTag
 from diota.json.tag import PassDict
 from diota.json.tag import PassList
@@ -214,3 +216,39 @@ def test_uses_app_json_provider_in_app_context(app: t.Any) -> None:
         assert s.dumps({"b": 1, "a": 2}) == '{"a":2,"b":1}'
         app.json.sort_keys = False
         assert s.dumps({"b": 1, "a": 2}) == '{"b":1,"a":2}'
+
+
+def test_follows_the_providers_ascii_setting(app: t.Any) -> None:
+    s = TaggedJSONSerializer()
+    with app.app_context():
+        assert s.dumps({"k": "café"}) == '{"k":"caf\\u00e9"}'
+        app.json.ensure_ascii = False
+        assert s.dumps({"k": "café"}) == '{"k":"café"}'
+        assert s.loads('{"k":"café"}') == {"k": "café"}
+
+
+def test_a_custom_provider_serializes_the_session(app: t.Any, client: t.Any) -> None:
+
+    calls: list[str] = []
+
+    class LoggingProvider(DefaultJSONProvider):
+        def dumps(self, obj: t.Any, **kwargs: t.Any) -> str:
+            calls.append("dumps")
+            return super().dumps(obj, **kwargs)
+
+        def loads(self, s: str | bytes, **kwargs: t.Any) -> t.Any:
+            calls.append("loads")
+            return super().loads(s, **kwargs)
+
+    app.json = LoggingProvider(app)
+
+    @app.route("/")
+    def index() -> str:
+        diota.session["n"] = diota.session.get("n", 0) + 1
+        return str(diota.session["n"])
+
+    assert client.get("/").text == "1"
+    assert "dumps" in calls
+    calls.clear()
+    assert client.get("/").text == "2"
+    assert calls == ["loads", "dumps"]

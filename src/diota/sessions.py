@@ -12,7 +12,9 @@ from datetime import timezone
 from itsdangerous import BadSignature
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.datastructures import CallbackDict
+from werkzeug.datastructures import Headers
 
+from ._cookies import set_cookie
 from ._signing import SessionSerializer
 from .json.tag import TaggedJSONSerializer
 
@@ -260,17 +262,34 @@ class SecureCookieSessionInterface(SessionInterface):
 
         :param app: The application.
         """
-        if not app.secret_key:
+        secret_key = app.secret_key
+        if not secret_key:
             return None
+        fallbacks = app.config["SECRET_KEY_FALLBACKS"]
+        last = self.__dict__.get("_diota_last_serializer")
+        if (
+            last is not None
+            and not fallbacks
+            and last[0] is secret_key
+            and last[1]
+            == (
+                self.salt,
+                self.serializer,
+                self.key_derivation,
+                self.digest_method,
+            )
+        ):
+            # PERF: the settings of the last call, without a cache key.
+            return last[2]  # type: ignore[no-any-return]
 
         # itsdangerous signs with the last key and verifies with all of
         # them, so the current key goes after the fallbacks.
         keys: list[str | bytes] = []
 
-        if fallbacks := app.config["SECRET_KEY_FALLBACKS"]:
+        if fallbacks:
             keys.extend(fallbacks)
 
-        keys.append(app.secret_key)
+        keys.append(secret_key)
         # PERF: building a serializer costs more than the rest of a small
         # request (itsdangerous even serializes {} to sniff its type), so one
         # is kept per distinct configuration.
@@ -284,16 +303,20 @@ class SecureCookieSessionInterface(SessionInterface):
         cache: dict[t.Any, URLSafeTimedSerializer]
         cache = self.__dict__.setdefault("_diota_serializers", {})
         try:
-            return cache[cache_key]
-        except (KeyError, TypeError):
-            pass
-        serializer = self._make_signing_serializer(keys)
-        try:
-            if len(cache) > 32:
-                cache.clear()
-            cache[cache_key] = serializer
+            serializer = cache.get(cache_key)
+            if serializer is None:
+                serializer = self._make_signing_serializer(keys)
+                if len(cache) > 32:
+                    cache.clear()
+                cache[cache_key] = serializer
         except TypeError:  # an unhashable custom setting: no caching
-            pass
+            return self._make_signing_serializer(keys)
+        if not fallbacks:
+            self.__dict__["_diota_last_serializer"] = (
+                secret_key,
+                cache_key[1:],
+                serializer,
+            )
         return serializer
 
     def _make_signing_serializer(
@@ -409,7 +432,9 @@ class SecureCookieSessionInterface(SessionInterface):
         # when a secret key (and so a serializer) is available.
         assert serializer is not None
         val = serializer.dumps(dict(session))
-        response.set_cookie(
+        # PERF: response.set_cookie's header, built directly when plain.
+        set_cookie(
+            response,
             name,
             val,
             expires=expires,
@@ -420,7 +445,8 @@ class SecureCookieSessionInterface(SessionInterface):
             partitioned=partitioned,
             samesite=samesite,
         )
-        _vary_on_cookie(response)
+        if not session.accessed:  # else added above
+            _vary_on_cookie(response)
 
 
 def _vary_on_cookie(response: Response) -> None:
@@ -433,7 +459,10 @@ def _vary_on_cookie(response: Response) -> None:
             break
     if vary is None:
         # PERF: what the header set would write, without parsing it.
-        response.headers["Vary"] = "Cookie"
+        if type(response.headers) is Headers:
+            response.headers._list.append(("Vary", "Cookie"))
+        else:
+            response.headers["Vary"] = "Cookie"
     elif vary != "Cookie":  # PERF: already there (the second call) as is
         response.vary.add("Cookie")
 

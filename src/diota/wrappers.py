@@ -16,7 +16,6 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.http import parse_cookie
 from werkzeug.sansio.utils import get_content_length as _content_length
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Request as RequestBase
@@ -25,6 +24,7 @@ from werkzeug.wsgi import get_content_length
 from werkzeug.wsgi import LimitedStream
 
 from . import json
+from ._cookies import parse_cookie_header
 from .globals import _cv_app
 from .globals import current_app
 from .helpers import _split_blueprint_path
@@ -155,7 +155,7 @@ class Request(RequestBase):
     @cached_property
     def cookies(self) -> ImmutableMultiDict[str, str]:
         """The cookies the request sent, by name."""
-        return parse_cookie(self._cookie_header(), cls=self.dict_storage_class)  # type: ignore[return-value]
+        return parse_cookie_header(self._cookie_header(), self.dict_storage_class)  # type: ignore[no-any-return]
 
     def _host_header(self) -> str | None:
         """The ``Host`` header, read without building :attr:`headers`."""

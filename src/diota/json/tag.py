@@ -42,6 +42,7 @@ for its base class::
 
 from __future__ import annotations
 
+import json as _json
 import typing as t
 from base64 import b64decode
 from base64 import b64encode
@@ -52,8 +53,10 @@ from markupsafe import Markup
 from werkzeug.http import http_date
 from werkzeug.http import parse_date
 
+from ..globals import _cv_app
 from ..json import dumps
 from ..json import loads
+from .provider import DefaultJSONProvider
 
 
 class JSONTag:
@@ -341,11 +344,22 @@ class TaggedJSONSerializer:
         """Tag ``value`` and serialize it to compact JSON."""
         if not self._plain_mapping(value):
             value = self.tag(value)
+        else:
+            provider = _stock_provider()
+            if provider is not None:
+                # PERF: what the provider's dumps makes of a plain mapping
+                # (its ``default`` is never called), without its layers.
+                return _compact_encoder(
+                    provider.ensure_ascii, provider.sort_keys
+                ).encode(value)
         return dumps(value, separators=(",", ":"))
 
     def loads(self, value: str) -> t.Any:
         """Parse JSON and convert every tagged value back."""
-        data = loads(value)
+        if type(value) is str and _stock_provider() is not None:
+            data = _decode(value)  # PERF: the provider's loads, directly
+        else:
+            data = loads(value)
         if self._plain_mapping(data):
             return data
         return self._untag_scan(data)
@@ -367,6 +381,41 @@ class TaggedJSONSerializer:
             if type(item) not in _PLAIN_TYPES:
                 return False
         return True
+
+
+def _stock_provider() -> DefaultJSONProvider | None:
+    """The current app's JSON provider if it serializes as
+    :class:`DefaultJSONProvider` does (its ``dumps`` and ``loads`` not
+    replaced); ``None`` outside an app context or for another provider."""
+    app_ctx = _cv_app.get(None)
+    if app_ctx is None:
+        return None
+    provider = app_ctx.app.json
+    cls = type(provider)
+    if (
+        not isinstance(provider, DefaultJSONProvider)
+        or cls.dumps is not DefaultJSONProvider.dumps
+        or cls.loads is not DefaultJSONProvider.loads
+    ):
+        return None
+    return provider
+
+
+_decode = _json.JSONDecoder().decode
+# (ensure_ascii, sort_keys) -> a compact encoder.
+_compact_encoders: dict[tuple[bool, bool], _json.JSONEncoder] = {}
+
+
+def _compact_encoder(ensure_ascii: bool, sort_keys: bool) -> _json.JSONEncoder:
+    key = (ensure_ascii, sort_keys)
+    encoder = _compact_encoders.get(key)
+    if encoder is None:
+        encoder = _compact_encoders[key] = _json.JSONEncoder(
+            separators=(",", ":"),
+            ensure_ascii=bool(ensure_ascii),
+            sort_keys=bool(sort_keys),
+        )
+    return encoder
 
 
 # The tags of a TaggedJSONSerializer as it comes, and the value types none

@@ -1205,9 +1205,8 @@ class Flask(ServingHooks, _FileServing, App):
             self.raise_routing_exception(req)
         rule = req.url_rule
         # Answer OPTIONS for rules that did not ask to handle it themselves.
-        if (
-            getattr(rule, "provide_automatic_options", False)
-            and req.method == "OPTIONS"
+        if req.method == "OPTIONS" and getattr(
+            rule, "provide_automatic_options", False
         ):
             return _ready(self.make_default_options_response())
         view_args: dict[str, t.Any] = req.view_args  # type: ignore[assignment]

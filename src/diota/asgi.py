@@ -193,14 +193,19 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
     rule = request.url_rule
     endpoint = rule.endpoint if rule is not None else None
 
-    view = app.view_functions.get(endpoint) if endpoint is not None else None
-    if view is not None and getattr(view, "stream_request_body", False):
+    if not source.may_have_body and source.method in _BODILESS_METHODS:
+        pass  # PERF: no body to read or stream
+    elif getattr(
+        app.view_functions.get(endpoint) if endpoint is not None else None,
+        "stream_request_body",
+        False,
+    ):
         request._body_stream = RequestBodyStream(
             receive, app.config["MAX_CONTENT_LENGTH"]
         )
         source.input = t.cast(t.IO[bytes], _StreamedBodyInput())
         _attach_body(request, source)
-    elif source.may_have_body or source.method not in _BODILESS_METHODS:
+    else:
         body = await read_body(
             receive,
             source,

@@ -746,10 +746,10 @@ class Flask(ServingHooks, _FileServing, App):
             headers_made = request._headers is not None
             host_header = request.headers.get("Host") if headers_made else source.host
         else:
-            routing = _routing_values(request)
-            if routing is None:
-                return False
-            path = routing[1]
+            environ = request.environ
+            if "HTTP_UPGRADE" in environ:
+                return False  # bind_to_environ must see it
+            path = _wsgi_str(environ.get("PATH_INFO"))
             host_header = _host_header(request)
         if path is None:
             return False
@@ -1164,16 +1164,17 @@ class Flask(ServingHooks, _FileServing, App):
             rv = await self._step(
                 "handle_user_exception", self._handle_user_exception, call, e
             )
-        if (
-            overrides
-            or request_finished.receivers
-            or ctx._after_request_functions
-            or ctx._opened_session is not None
-            or (self.after_request_funcs and self._processes_response(ctx))
-        ):
+        if overrides:
             return await self._step(  # type: ignore[no-any-return]
                 "finalize_request", self._finalize_request, call, rv
             )
+        processes = bool(
+            ctx._after_request_functions
+            or ctx._opened_session is not None
+            or (self.after_request_funcs and self._processes_response(ctx))
+        )
+        if processes or request_finished.receivers:
+            return await self._finalize_request(call, rv, False, processes)
         # PERF: with nothing to process, finalizing is making the response.
         return self.make_response(rv)
 
@@ -1217,10 +1218,15 @@ class Flask(ServingHooks, _FileServing, App):
         call: Caller,
         rv: ft.ResponseReturnValue | HTTPException,
         from_error_handler: bool = False,
+        processes: bool | None = None,
     ) -> Response:
+        """:param processes: whether :meth:`_processes_response`, if the
+        caller knows."""
         response = self.make_response(rv)
         try:
-            if self._processes_response(_cv_request.get()):
+            if processes is None:
+                processes = self._processes_response(_cv_request.get())
+            if processes:
                 response = await self._step(
                     "process_response", self._process_response, call, response
                 )

@@ -10,6 +10,7 @@ import io
 import typing as t
 
 from werkzeug.datastructures import EnvironHeaders
+from werkzeug.datastructures import Headers
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import ClientDisconnected
@@ -160,8 +161,12 @@ class Request(RequestBase):
     def _host_header(self) -> str | None:
         """The ``Host`` header, read without building :attr:`headers`."""
         source = self._source
-        if source is not None and self._headers is None:
+        headers = self._headers
+        if source is not None and headers is None:
             return source.host
+        if type(headers) is EnvironHeaders and headers.environ is self._environ:
+            # PERF: werkzeug would work out the environ key for it.
+            return self._environ.get("HTTP_HOST")
         return self.headers.get("Host")
 
     @property
@@ -553,7 +558,8 @@ def _sent_as_is(response: t.Any, method: str) -> bool:
     if _plain_body(response, method) is None:
         return False
     has_length = False
-    for key, _ in response.headers:
+    headers = response.headers
+    for key, _ in headers._list if type(headers) is Headers else headers:
         lower = key.lower()
         if lower == "content-length":
             has_length = True

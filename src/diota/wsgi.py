@@ -11,6 +11,8 @@ import collections.abc as cabc
 import functools
 import typing as t
 
+from werkzeug.datastructures import Headers
+
 from .concurrency import _in_asgi_worker
 from .concurrency import drive
 from .concurrency import process_loop
@@ -70,7 +72,12 @@ def handle(
     ):
         # PERF: what werkzeug's get_wsgi_response would produce for this
         # response, without copying and rescanning its headers.
-        start_response(response.status, response.headers.to_wsgi_list())
+        headers = response.headers
+        start_response(
+            response.status,
+            # PERF: what to_wsgi_list gives, without iterating the object.
+            list(headers._list) if type(headers) is Headers else headers.to_wsgi_list(),
+        )
         return body  # type: ignore[return-value]  # a list of bytes: checked
     if not isinstance(body, (cabc.Iterable, str, bytes)) and isinstance(
         body, cabc.AsyncIterable

@@ -283,6 +283,33 @@ def test_instance_overrides_take_effect_between_requests(
     assert (rv.text, rv.headers.get("X-Processed")) == ("index", None)
 
 
+def test_subclass_overrides_and_instance_replacements_combine(
+    app: diota.Flask,
+) -> None:
+    class Tagging(diota.Flask):
+        def process_response(self, response: diota.Response) -> diota.Response:
+            response = super().process_response(response)
+            response.headers["X-Class"] = "yes"
+            return response
+
+    tagging = Tagging(__name__)
+
+    @tagging.route("/")
+    def index() -> str:
+        return "index"
+
+    def dispatch_request() -> str:
+        return "replaced"
+
+    tagging.dispatch_request = dispatch_request  # type: ignore[method-assign]
+    client = tagging.test_client()  # the interface the mode fixture chose
+    rv = client.get("/")
+    assert (rv.text, rv.headers.get("X-Class")) == ("replaced", "yes")
+    del tagging.dispatch_request
+    rv = client.get("/")
+    assert (rv.text, rv.headers.get("X-Class")) == ("index", "yes")
+
+
 def test_sync_pipeline_methods_work_in_a_request_context(app: diota.Flask) -> None:
     @app.before_request
     async def before() -> None:

@@ -80,3 +80,45 @@ def test_responses_are_sent_as_werkzeug_would(path: str, method: str) -> None:
 
     assert names(headers_sent) == names(expected_headers)
     assert body == expected_body
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"REQUEST_METHOD": "post", "SCRIPT_NAME": "/root/", "QUERY_STRING": "a=1"},
+        {"PATH_INFO": "//caf\xc3\xa9//x", "SERVER_PORT": "not a port"},
+        {"PATH_INFO": "", "SCRIPT_NAME": ""},
+        {"SERVER_NAME": None, "REMOTE_ADDR": None, "wsgi.url_scheme": "https"},
+    ],
+)
+def test_requests_built_from_an_environ_match_werkzeugs(
+    overrides: dict[str, t.Any],
+) -> None:
+    from werkzeug.wrappers import Request as WerkzeugRequest
+
+    def environ() -> dict[str, t.Any]:
+        env = EnvironBuilder("/p", headers={"X-Test": "1"}).get_environ()
+        for key, value in overrides.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        return env
+
+    ours = diota.Request._from_environ(environ())
+    theirs = WerkzeugRequest(environ())
+    for name in (
+        "method",
+        "scheme",
+        "server",
+        "root_path",
+        "path",
+        "query_string",
+        "remote_addr",
+        "shallow",
+        "url",
+    ):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert list(ours.headers) == list(theirs.headers)
+    assert ours.environ["werkzeug.request"] is ours

@@ -68,6 +68,9 @@ def _session_waits(interface: SessionInterface, request: Request) -> bool:
     return not request_has_cookies(request)
 
 
+# Request class -> whether its constructor is werkzeug's, so that
+# Request._from_environ builds the same request directly.
+_builds_directly: dict[type, bool] = {}
 # Session interface class -> whether it opens and saves as the standard one.
 _standard_interfaces: dict[type, bool] = {}
 
@@ -305,7 +308,17 @@ class RequestContext:
     ) -> None:
         self.app = app
         if request is None:
-            request = app.request_class(environ)
+            request_class = app.request_class
+            direct = _builds_directly.get(request_class)
+            if direct is None:
+                direct = _builds_directly[request_class] = (
+                    hasattr(request_class, "_from_environ")
+                    and request_class.__init__ is RequestBase.__init__
+                )
+            if direct:
+                request = request_class._from_environ(environ)
+            else:
+                request = request_class(environ)
         self.request: Request = request
         self._matched = False
         self._url_adapter: MapAdapter | None | object = None

@@ -1150,8 +1150,10 @@ class Flask(ServingHooks, _FileServing, App):
                 self.url_value_preprocessors,
                 self.before_request_funcs,
             ):
-                rv = await self._step(
-                    "preprocess_request", self._preprocess_request, call
+                rv = await (
+                    self._step("preprocess_request", self._preprocess_request, call)
+                    if overrides
+                    else self._preprocess_request(call)
                 )
             if rv is None:
                 if overrides:
@@ -1227,8 +1229,12 @@ class Flask(ServingHooks, _FileServing, App):
             if processes is None:
                 processes = self._processes_response(_cv_request.get())
             if processes:
-                response = await self._step(
-                    "process_response", self._process_response, call, response
+                response = await (
+                    self._step(
+                        "process_response", self._process_response, call, response
+                    )
+                    if self._step_overrides
+                    else self._process_response(call, response)
                 )
             if request_finished.receivers:
                 request_finished.send(

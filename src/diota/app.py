@@ -202,6 +202,14 @@ def _routing_values(
     )
 
 
+def _call_replacement(
+    app: Flask, name: str, call: Caller, *args: t.Any
+) -> t.Awaitable[t.Any]:
+    """Run the replacement of Flask's pipeline method ``name`` (looked up
+    now) through the seam."""
+    return call(getattr(app, name), *args)
+
+
 _T = t.TypeVar("_T")
 
 
@@ -330,6 +338,7 @@ class Flask(ServingHooks, _FileServing, App):
     def _note_step_overrides(self) -> None:
         overrides = self._class_overrides | _STEP_NAMES.intersection(self.__dict__)
         object.__setattr__(self, "_step_overrides", overrides)
+        self.__dict__.pop("_steps", None)  # made again on next use
 
     def __init__(
         self,
@@ -1074,22 +1083,24 @@ class Flask(ServingHooks, _FileServing, App):
                     return True
         return False
 
-    def _step(
-        self,
-        name: str,
-        own: t.Callable[..., t.Awaitable[t.Any]],
-        call: Caller,
-        *args: t.Any,
-    ) -> t.Awaitable[t.Any]:
-        """The awaitable for pipeline step ``name``: the user's replacement of
-        Flask's sync method if there is one (called through the seam), else
-        diota's own coroutine ``own``.
+    @functools.cached_property
+    def _steps(self) -> dict[str, t.Callable[..., t.Awaitable[t.Any]]]:
+        """Pipeline step name -> what runs it, called as ``step(call,
+        *args)``: diota's own coroutine function, or, for a step whose Flask
+        method is replaced (by a subclass or on the app), a call of the
+        replacement through the seam.
 
-        PERF: not a coroutine itself, so a step costs no extra frame.
+        PERF: decided once, not per request; remade when a step is replaced
+        or restored on the app (see :meth:`_note_step_overrides`).
         """
-        if name in self._step_overrides:
-            return call(getattr(self, name), *args)
-        return own(call, *args)
+        return {
+            name: (
+                functools.partial(_call_replacement, self, name)
+                if name in self._step_overrides
+                else getattr(self, f"_{name}")
+            )
+            for name in _OVERRIDABLE_STEPS
+        }
 
     # -- the pipeline (written once) ---------------------------------------------------
 
@@ -1110,17 +1121,10 @@ class Flask(ServingHooks, _FileServing, App):
         try:
             try:
                 ctx.push()
-                if self._step_overrides:
-                    response = await self._step(
-                        "full_dispatch_request", self._full_dispatch_request, call
-                    )
-                else:
-                    response = await self._full_dispatch_request(call)
+                response = await self._steps["full_dispatch_request"](call)
             except Exception as e:
                 error = e
-                response = await self._step(
-                    "handle_exception", self._handle_exception, call, e
-                )
+                response = await self._steps["handle_exception"](call, e)
             except BaseException:
                 error = sys.exc_info()[1]
                 raise
@@ -1137,44 +1141,24 @@ class Flask(ServingHooks, _FileServing, App):
             self._got_first_request = True
 
         ctx = _cv_request.get()
-        overrides = self._step_overrides
         try:
             if request_started.receivers:
                 request_started.send(self, _async_wrapper=self.ensure_sync)
             rv = None
-            if (
-                overrides or self.before_request_funcs or self.url_value_preprocessors
-            ) and self._has_step_code(
+            if self._has_step_code(
                 "preprocess_request",
                 ctx.request,
                 self.url_value_preprocessors,
                 self.before_request_funcs,
             ):
-                rv = await (
-                    self._step("preprocess_request", self._preprocess_request, call)
-                    if overrides
-                    else self._preprocess_request(call)
-                )
+                rv = await self._steps["preprocess_request"](call)
             if rv is None:
-                if overrides:
-                    rv = await self._step(
-                        "dispatch_request", self._dispatch_request, call
-                    )
-                else:
-                    rv = await self._dispatch_request(call)
+                rv = await self._steps["dispatch_request"](call)
         except Exception as e:
-            rv = await self._step(
-                "handle_user_exception", self._handle_user_exception, call, e
-            )
-        if overrides:
-            return await self._step(  # type: ignore[no-any-return]
-                "finalize_request", self._finalize_request, call, rv
-            )
-        processes = bool(
-            ctx._after_request_functions
-            or ctx._opened_session is not None
-            or (self.after_request_funcs and self._processes_response(ctx))
-        )
+            rv = await self._steps["handle_user_exception"](call, e)
+        if "finalize_request" in self._step_overrides:
+            return await self._steps["finalize_request"](call, rv)  # type: ignore[no-any-return]
+        processes = self._processes_response(ctx)
         if processes or request_finished.receivers:
             return await self._finalize_request(call, rv, False, processes)
         # PERF: with nothing to process, finalizing is making the response.
@@ -1229,13 +1213,7 @@ class Flask(ServingHooks, _FileServing, App):
             if processes is None:
                 processes = self._processes_response(_cv_request.get())
             if processes:
-                response = await (
-                    self._step(
-                        "process_response", self._process_response, call, response
-                    )
-                    if self._step_overrides
-                    else self._process_response(call, response)
-                )
+                response = await self._steps["process_response"](call, response)
             if request_finished.receivers:
                 request_finished.send(
                     self, _async_wrapper=self.ensure_sync, response=response
@@ -1277,9 +1255,7 @@ class Flask(ServingHooks, _FileServing, App):
         if isinstance(e, HTTPException) and not self.trap_http_exception(e):
             return t.cast(
                 "HTTPException | ft.ResponseReturnValue",
-                await self._step(
-                    "handle_http_exception", self._handle_http_exception, call, e
-                ),
+                await self._steps["handle_http_exception"](call, e),
             )
 
         handler = self._find_error_handler(e, _cv_request.get().request.blueprints)
@@ -1329,9 +1305,7 @@ class Flask(ServingHooks, _FileServing, App):
             server_error = await call(handler, server_error)
         return t.cast(
             Response,
-            await self._step(
-                "finalize_request", self._finalize_request, call, server_error, True
-            ),
+            await self._steps["finalize_request"](call, server_error, True),
         )
 
     async def _do_teardown_request(

@@ -110,7 +110,6 @@ def _runtime(app: Flask) -> _Runtime:
     runtime = runtimes.get(key)
     if runtime is None:
         runtime = runtimes[key] = _Runtime(app)
-    app.__dict__["_asgi_last_runtime"] = (key, runtime)
     return runtime
 
 
@@ -154,13 +153,7 @@ async def _ensure_started(app: Flask, runtime: _Runtime) -> None:
 
 async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> None:
     """Serve one HTTP request/response cycle."""
-    # PERF: the runtime of the loop that served the last request, if this is it.
-    loop = asyncio._get_running_loop()
-    last = app.__dict__.get("_asgi_last_runtime")
-    if loop is not None and last is not None and last[0] is loop:
-        runtime: _Runtime = last[1]
-    else:
-        runtime = _runtime(app)
+    runtime = _runtime(app)
     if not app._serving_started:
         # No lifespan from this server (or the test client): start here.
         await _ensure_started(app, runtime)
@@ -178,12 +171,7 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
             return
 
     source = ScopeSource(scope)
-    request_class = app.request_class
-    if _builds_from_source.get((type(app), request_class)):
-        # PERF: what _request_context decided for this app and class before.
-        ctx = RequestContext(app, None, request_class._from_source(source))  # type: ignore[arg-type]
-    else:
-        ctx = _request_context(app, source)
+    ctx = _request_context(app, source)
     request = ctx.request
     if app._fallback is not None and routes_elsewhere(ctx):
         await app._fallback.serve_asgi(app, scope, receive, send)
@@ -221,9 +209,7 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
 
     on_finish = _preserve_hook(scope) if "diota.preserve_context" in scope else None
     try:
-        kind = app._route_kinds.get(endpoint)
-        if kind is None or kind == ROUTE_NO_USER_CODE:
-            kind = app._route_kind(endpoint)
+        kind = app._route_kind(endpoint)
         if kind == ROUTE_NO_USER_CODE:
             # Nothing can block: the sync driver finishes it on the loop.
             response = _run_sync(app, ctx, on_finish)
@@ -457,8 +443,11 @@ async def send_response(
     if type(body) is list:  # PERF: the common case, without ABC checks
         chunks = _plain_body(response, request.method)
         if chunks is not None:
-            encoded = _plain_headers(response.headers)
-            if encoded is not None:
+            listed = response.headers
+            encoded = _encode_headers(
+                listed._list if type(listed) is Headers else listed
+            )
+            if _sendable_as_is(encoded):
                 await send(
                     {
                         "type": "http.response.start",
@@ -507,30 +496,17 @@ def _noop() -> None:
     pass
 
 
-def _plain_headers(headers: Headers) -> list[tuple[bytes, bytes]] | None:
-    """``headers`` encoded for ASGI if werkzeug would send them as they
-    stand: a ``Content-Length``, and no URL header to rewrite (see
-    :func:`diota.wrappers._sent_as_is`); else ``None``.
-
-    PERF: checked and encoded in one pass.
-    """
-    encoded = _encoded_headers
-    rv = []
+def _sendable_as_is(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether werkzeug would send these (encoded) headers as they stand: a
+    ``Content-Length``, and no URL header to rewrite (the header half of
+    :func:`diota.wrappers._sent_as_is`, on the names as ASGI sends them)."""
     has_length = False
-    for header in headers._list if type(headers) is Headers else headers:
-        pair = encoded.get(header)
-        if pair is None:
-            name, value = header
-            pair = (name.lower().encode("latin-1"), value.encode("latin-1"))
-            if len(value) < 64 and len(encoded) < 1024:
-                encoded[header] = pair
-        key = pair[0]
-        if key == b"content-length":
+    for name, _ in headers:
+        if name == b"content-length":
             has_length = True
-        elif key == b"location" or key == b"content-location":
-            return None
-        rv.append(pair)
-    return rv if has_length else None
+        elif name == b"location" or name == b"content-location":
+            return False
+    return has_length
 
 
 def _encode_headers(headers: t.Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

@@ -258,9 +258,7 @@ class AppContext:
             ):
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                await self.app._step(
-                    "do_teardown_appcontext",
-                    self.app._do_teardown_appcontext,
+                await self.app._steps["do_teardown_appcontext"](
                     call,
                     exc,
                 )
@@ -485,9 +483,7 @@ class RequestContext:
 
     async def _teardown(self, exc: BaseException | None, call: Caller) -> None:
         """The teardown functions of this kind of context."""
-        await self.app._step(
-            "do_teardown_request", self.app._do_teardown_request, call, exc
-        )
+        await self.app._steps["do_teardown_request"](call, exc)
 
     def pop(self, exc: BaseException | None = _sentinel) -> None:  # type: ignore[assignment]
         """Pop this context; on the last pop run teardown and close the request."""
@@ -499,13 +495,7 @@ class RequestContext:
             if clear_request:
                 if exc is _sentinel:
                     exc = sys.exc_info()[1]
-                app = self.app
-                if (
-                    request_tearing_down.receivers
-                    or app.teardown_request_funcs
-                    or app._step_overrides
-                    or self.is_websocket  # its own teardown functions
-                ) and self._has_teardown():
+                if self._has_teardown():
                     await self._teardown(exc, call)
                 request = self.request
                 if type(request).close is not RequestBase.close or (

@@ -590,8 +590,8 @@ def _sent_as_is(response: t.Any, method: str) -> bool:
     plain body (see :func:`_plain_body`), a known length, and no URL
     headers to rewrite.
 
-    The adapters then send its status, headers and body directly (PERF:
-    werkzeug's ``get_wsgi_response`` copies and rescans the headers).
+    The WSGI adapter then sends its status, headers and body directly
+    (PERF: werkzeug's ``get_wsgi_response`` copies and rescans the headers).
     """
     if _plain_body(response, method) is None:
         return False

@@ -58,65 +58,41 @@ _SAMESITE = frozenset({"Strict", "Lax", "None"})
 _domains: dict[str, str] = {}
 
 
-def set_cookie(
-    response: Response,
-    key: str,
-    value: str,
-    *,
-    expires: datetime | str | None,
-    path: str | None,
-    domain: str | None,
-    secure: bool,
-    httponly: bool,
-    samesite: str | None,
-    partitioned: bool,
-) -> None:
-    """``response.set_cookie(key, value, ...)`` with these arguments.
+def set_cookie(response: Response, key: str, value: str, **options: t.Any) -> None:
+    """``response.set_cookie(key, value, **options)``, for the options the
+    session interface passes (``expires``, ``path``, ``domain``, ``secure``,
+    ``httponly``, ``samesite``, ``partitioned``).
 
     The header is built directly when every part is one werkzeug would
     send as given (see the patterns above) and it fits
     ``max_cookie_size``; werkzeug builds it (and warns, or raises for a bad
     ``SameSite``) otherwise.
     """
-    header = _plain_header(
-        key, value, expires, path, domain, secure or partitioned, httponly
-    )
-    if header is not None and samesite is not None:
-        title = samesite.title()
-        # An invalid value: werkzeug raises the error.
-        header = f"{header}; SameSite={title}" if title in _SAMESITE else None
-    if header is not None and partitioned:
-        header = f"{header}; Partitioned"
+    header = _plain_header(key, value, **options)
     if header is not None and type(response.headers) is Headers:
         max_size = response.max_cookie_size
         if not max_size or len(header) <= max_size:
             response.headers._list.append(("Set-Cookie", header))
             return
-    response.set_cookie(
-        key,
-        value,
-        expires=expires,
-        path=path,
-        domain=domain,
-        secure=secure,
-        httponly=httponly,
-        samesite=samesite,
-        partitioned=partitioned,
-    )
+    response.set_cookie(key, value, **options)
 
 
 def _plain_header(
     key: str,
     value: str,
-    expires: datetime | str | None,
-    path: str | None,
-    domain: str | None,
-    secure: bool,
-    httponly: bool,
+    *,
+    # werkzeug's defaults
+    expires: datetime | str | None = None,
+    path: str | None = "/",
+    domain: str | None = None,
+    secure: bool = False,
+    httponly: bool = False,
+    samesite: str | None = None,
+    partitioned: bool = False,
 ) -> str | None:
-    """The ``Set-Cookie`` value up to ``Path`` (werkzeug's order: Domain,
-    Expires, Max-Age, Secure, HttpOnly, Path), or ``None`` when a part is
-    not plain."""
+    """The ``Set-Cookie`` value werkzeug would send, in its order (Domain,
+    Expires, Max-Age, Secure, HttpOnly, Path, SameSite, Partitioned), or
+    ``None`` when a part is not plain."""
     if (
         not _PLAIN_NAME(key)
         or not _PLAIN_VALUE(value)
@@ -139,10 +115,17 @@ def _plain_header(
         parts.append(f"Expires={expires}")
     elif expires is not None:
         parts.append(f"Expires={http_date(expires)}")
-    if secure:
+    if secure or partitioned:  # werkzeug makes a partitioned cookie secure
         parts.append("Secure")
     if httponly:
         parts.append("HttpOnly")
     if path is not None:
         parts.append(f"Path={path}")
+    if samesite is not None:
+        title = samesite.title()
+        if title not in _SAMESITE:
+            return None  # werkzeug raises the error
+        parts.append(f"SameSite={title}")
+    if partitioned:
+        parts.append("Partitioned")
     return "; ".join(parts)

@@ -1051,11 +1051,6 @@ class Flask(ServingHooks, _FileServing, App):
             )
         )
 
-    def _step_replaced(self, name: str) -> bool:
-        """Whether Flask's method for pipeline step ``name`` is replaced (by
-        a subclass or on the instance)."""
-        return name in self._step_overrides
-
     def _has_step_code(
         self,
         name: str,

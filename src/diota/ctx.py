@@ -253,7 +253,7 @@ class AppContext:
                 and (
                     self.app.teardown_appcontext_funcs
                     or appcontext_tearing_down.receivers
-                    or self.app._step_replaced("do_teardown_appcontext")
+                    or "do_teardown_appcontext" in self.app._step_overrides
                 )
             ):
                 if exc is _sentinel:

@@ -6,10 +6,12 @@ Run from the repository root with the benchmarks extra installed (and
     .venv-bench/bin/python -m benchmarks.wire
 
 WSGI rows are served by gunicorn with one sync worker, ASGI rows by uvicorn
-with one worker. Per server: every scenario is checked once over HTTP, then
-loaded for a fixed time (``--duration``, 3 s by default). The whole list of
-servers is run ``--passes`` times (3 by default), each time with fresh
-servers, and the median of the passes is reported. The server's peak RSS
+with one worker. A pass starts every server at once and checks every
+scenario once over HTTP on each; then, scenario by scenario, each server is
+loaded in turn for a fixed time (``--duration``, 3 s by default, after a 1 s
+warm-up), so the rows a ratio compares are measured seconds apart. There
+are ``--passes`` passes (3 by default), each with fresh servers and the
+servers' order rotated, and the median of the passes is reported. The server's peak RSS
 (``VmHWM`` of the serving process) is read before it is killed; servers are
 always killed, also on errors and Ctrl-C. Without wrk a bounded Python
 load generator is used instead (and said so in the report): it is likely the
@@ -263,59 +265,131 @@ def run_python_load(
     return sum(counts) / elapsed, f"{failed} failed requests" if failed else ""
 
 
-def bench_framework(
-    framework: Framework,
+def _skip_reason(framework: Framework) -> str | None:
+    server_pkg = "gunicorn" if framework.interface == "wsgi" else "uvicorn"
+    if not framework.installed() or importlib.util.find_spec(server_pkg) is None:
+        return "not installed"
+    return None
+
+
+class _Row:
+    """One framework's server in one pass, and what was measured on it."""
+
+    def __init__(self, framework: Framework, server: Server) -> None:
+        self.framework = framework
+        self.server = server
+        self.rps: dict[str, float | None] = {}
+        self.notes: dict[str, str] = {}
+        self.cookies: dict[str, str | None] = {}
+        self.error: str | None = None
+
+    def result(self) -> dict[str, t.Any]:
+        if self.error is not None:
+            return {
+                "interface": self.framework.interface,
+                "status": f"error: {self.error}",
+                "rps": {},
+            }
+        return {
+            "interface": self.framework.interface,
+            "status": "ok",
+            "rps": self.rps,
+            "peak_rss_mib": self.server.peak_rss_mib(),
+            "notes": self.notes,
+        }
+
+
+def _prepare(row: _Row, scenarios: list[str]) -> None:
+    """Wait for the server, then check every scenario once over HTTP
+    (fetching the session cookie the session scenario sends)."""
+    row.server.wait_ready()
+    for name in scenarios:
+        if name in row.framework.unsupported:
+            continue
+        scenario = BY_NAME[name]
+        cookie = None
+        if scenario.session:
+            cookie = cookie_from(http_request(row.server.port, scenario))
+        check(
+            scenario,
+            http_request(row.server.port, scenario, cookie),
+            row.framework.name,
+        )
+        row.cookies[name] = cookie
+
+
+def _load(
+    row: _Row,
+    name: str,
+    duration: float,
+    connections: int,
+    use_wrk: bool,
+    tmp: str,
+) -> None:
+    scenario = BY_NAME[name]
+    port, cookie = row.server.port, row.cookies[name]
+    if use_wrk:
+        run_wrk(port, scenario, cookie, 1, connections, tmp)  # warm-up
+        value, note = run_wrk(port, scenario, cookie, duration, connections, tmp)
+    else:
+        value, note = run_python_load(port, scenario, cookie, duration, connections)
+    row.rps[name] = value
+    if note:
+        row.notes[name] = note
+    print(f"  {row.framework.name} {name}: {value:,.0f} req/s {note}", file=sys.stderr)
+
+
+def bench_pass(
+    frameworks: list[Framework],
     scenarios: list[str],
     duration: float,
     connections: int,
     use_wrk: bool,
     log_dir: str,
-) -> dict[str, t.Any]:
-    rps: dict[str, float | None] = {}
-    notes: dict[str, str] = {}
-    log_path = os.path.join(log_dir, f"wire-{framework.name}.log")
-    with open(log_path, "wb") as log, Server(framework, log) as server:
-        server.wait_ready()
+    rotate: int = 0,
+) -> dict[str, dict[str, t.Any]]:
+    """One pass: every framework's server up at once, then scenario by
+    scenario, each server loaded in turn.
+
+    The rows a ratio compares are measured seconds apart, not a whole pass
+    apart, so the machine's drift over minutes does not decide a ratio. The
+    order of the servers within a scenario is rotated by ``rotate`` so no
+    row is always the first one loaded after an idle spell.
+    """
+    with contextlib.ExitStack() as stack:
+        rows: list[_Row] = []
+        for framework in frameworks:
+            log_path = os.path.join(log_dir, f"wire-{framework.name}.log")
+            log = stack.enter_context(open(log_path, "wb"))
+            server = stack.enter_context(Server(framework, log))
+            rows.append(_Row(framework, server))
+        live = []
+        for row in rows:
+            try:
+                _prepare(row, scenarios)
+                live.append(row)
+            except Exception as e:  # one broken row must not lose the others
+                row.error = str(e)
+                print(f"{row.framework.name}: failed: {e}", file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
             for name in scenarios:
-                scenario = BY_NAME[name]
-                if name in framework.unsupported:
-                    rps[name] = None
-                    continue
-                cookie = None
-                if scenario.session:
-                    cookie = cookie_from(http_request(server.port, scenario))
-                check(
-                    scenario,
-                    http_request(server.port, scenario, cookie),
-                    framework.name,
+                order = (
+                    live[rotate % len(live) :] + live[: rotate % len(live)]
+                    if live
+                    else []
                 )
-                if use_wrk:
-                    run_wrk(
-                        server.port, scenario, cookie, 1, connections, tmp
-                    )  # warm-up
-                    value, note = run_wrk(
-                        server.port, scenario, cookie, duration, connections, tmp
-                    )
-                else:
-                    value, note = run_python_load(
-                        server.port, scenario, cookie, duration, connections
-                    )
-                rps[name] = value
-                if note:
-                    notes[name] = note
-                print(
-                    f"  {framework.name} {name}: {value:,.0f} req/s {note}",
-                    file=sys.stderr,
-                )
-        peak = server.peak_rss_mib()
-    return {
-        "interface": framework.interface,
-        "status": "ok",
-        "rps": rps,
-        "peak_rss_mib": peak,
-        "notes": notes,
-    }
+                for row in order:
+                    if row.error is not None:
+                        continue
+                    if name in row.framework.unsupported:
+                        row.rps[name] = None
+                        continue
+                    try:
+                        _load(row, name, duration, connections, use_wrk, tmp)
+                    except Exception as e:
+                        row.error = str(e)
+                        print(f"{row.framework.name}: failed: {e}", file=sys.stderr)
+        return {row.framework.name: row.result() for row in rows}
 
 
 def _median_row(row_runs: list[dict[str, t.Any]]) -> dict[str, t.Any]:
@@ -359,7 +433,7 @@ def main(argv: list[str] | None = None) -> None:
         "--passes",
         type=int,
         default=3,
-        help="times over the framework list; the median is reported",
+        help="passes (fresh servers each); the median is reported",
     )
     parser.add_argument(
         "--python-client",
@@ -376,52 +450,36 @@ def main(argv: list[str] | None = None) -> None:
     os.makedirs(args.out, exist_ok=True)
 
     runs: dict[str, list[dict[str, t.Any]]] = {name: [] for name in names}
+    measured: list[Framework] = []
+    for name in names:
+        reason = _skip_reason(FRAMEWORKS[name])
+        if reason is None:
+            measured.append(FRAMEWORKS[name])
+        else:
+            runs[name] = [
+                {"interface": FRAMEWORKS[name].interface, "status": reason, "rps": {}}
+            ]
+            print(f"{name}: {reason}, skipped", file=sys.stderr)
     load_before = os.getloadavg()
-    # Passes over the whole framework list, so that a burst of load elsewhere
-    # on the machine spreads across rows instead of sinking one of them.
-    for pass_number in range(1, args.passes + 1):
-        for name in names:
-            framework = FRAMEWORKS[name]
-            server_pkg = "gunicorn" if framework.interface == "wsgi" else "uvicorn"
-            if (
-                not framework.installed()
-                or importlib.util.find_spec(server_pkg) is None
-            ):
-                runs[name] = [
-                    {
-                        "interface": framework.interface,
-                        "status": "not installed",
-                        "rps": {},
-                    }
-                ]
-                print(f"{name}: not installed, skipped", file=sys.stderr)
-                continue
-            print(f"pass {pass_number} {name}:", file=sys.stderr)
-            try:
-                runs[name].append(
-                    bench_framework(
-                        framework,
-                        scenarios,
-                        args.duration,
-                        args.connections,
-                        use_wrk,
-                        args.out,
-                    )
-                )
-            except Exception as e:  # one broken row must not lose the others
-                runs[name].append(
-                    {
-                        "interface": framework.interface,
-                        "status": f"error: {e}",
-                        "rps": {},
-                    }
-                )
-                print(f"{name}: failed: {e}", file=sys.stderr)
+    for pass_number in range(args.passes):
+        print(f"pass {pass_number + 1}:", file=sys.stderr)
+        pass_runs = bench_pass(
+            measured,
+            scenarios,
+            args.duration,
+            args.connections,
+            use_wrk,
+            args.out,
+            rotate=pass_number,
+        )
+        for name, run in pass_runs.items():
+            runs[name].append(run)
     rows = {name: _median_row(row_runs) for name, row_runs in runs.items()}
 
     client = (
         f"wrk -t1 -c{args.connections} -d{args.duration:g}s (after a 1 s warm-up),"
-        f" median of {args.passes} passes over the rows"
+        f" median of {args.passes} passes; in a pass every server is up and"
+        " each scenario loads the servers one after another"
         if use_wrk
         else f"the fallback Python client ({args.connections} threads,"
         f" {args.duration:g} s): wrk was not found, so the client is likely the"

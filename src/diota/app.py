@@ -961,7 +961,7 @@ class Flask(ServingHooks, _FileServing, App):
                 page = _standard_error_page(rv)
                 if page is not None:
                     # werkzeug's page and headers, without building it again.
-                    rv = self.response_class(page, status=rv.code, mimetype="text/html")
+                    rv = plain_response(self.response_class, page, rv.code, "text/html")
                 else:
                     rv = self.response_class.force_type(
                         rv.get_response(request.environ), request.environ

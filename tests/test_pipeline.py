@@ -358,3 +358,61 @@ def test_signals_are_sent(app: diota.Flask, client: t.Any) -> None:
         "request_tearing_down",
         "appcontext_tearing_down",
     ]
+
+
+class _ViewError(Exception):
+    """Raised by a view in the reference-cycle test, to be found afterwards."""
+
+
+@pytest.mark.parametrize(
+    "path", ["/missing", "/post-only", "/abort", "/handled-abort", "/boom"]
+)
+def test_error_answers_leave_no_reference_cycles(
+    app: diota.Flask,
+    client: t.Any,
+    kind: str,
+    path: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request answered with an error is freed when it ends, as a normal
+    one is: no request or exception is left for the cyclic collector (a
+    server that makes garbage per request pays for collections)."""
+    import gc
+
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    # The 500's log record would keep the error alive (the logger is shared).
+    monkeypatch.setattr(app.logger, "disabled", True)
+
+    app.add_url_rule(
+        "/post-only", "post_only", _make(kind, lambda: "ok"), methods=["POST"]
+    )
+    app.add_url_rule("/abort", "abort", _make(kind, lambda: diota.abort(404)))
+
+    def boom() -> t.NoReturn:
+        raise _ViewError
+
+    app.add_url_rule("/boom", view_func=_make(kind, boom))
+    bp = diota.Blueprint("bp", __name__)
+    bp.register_error_handler(404, _make(kind, lambda e: ("handled", 404)))
+    bp.add_url_rule("/handled-abort", view_func=_make(kind, lambda: diota.abort(404)))
+    app.register_blueprint(bp)
+
+    expected = 500 if path == "/boom" else 405 if path == "/post-only" else 404
+    assert client.get(path).status_code == expected  # first-request work done
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # keep what a collection finds, to look at
+    try:
+        for _ in range(3):
+            assert client.get(path).status_code == expected
+        gc.collect()
+        left = [
+            type(o).__name__
+            for o in gc.garbage
+            if isinstance(o, (diota.Request, diota.ctx.RequestContext, Exception))
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert left == []

@@ -1129,7 +1129,11 @@ class Flask(ServingHooks, _FileServing, App):
                 on_finish(ctx)
             if error is not None and self.should_ignore_error(error):
                 error = None
-            await ctx._pop(error, call)
+            try:
+                await ctx._pop(error, call)
+            finally:
+                # The error's traceback holds this frame: no cycle through it.
+                error = None
 
     async def _full_dispatch_request(self, call: Caller) -> Response:
         if not self._got_first_request:
@@ -1148,16 +1152,61 @@ class Flask(ServingHooks, _FileServing, App):
             ):
                 rv = await self._steps["preprocess_request"](call)
             if rv is None:
+                rv = self._unhandled_routing_error(ctx.request)
+            if rv is None:
                 rv = await self._steps["dispatch_request"](call)
         except Exception as e:
             rv = await self._steps["handle_user_exception"](call, e)
-        if "finalize_request" in self._step_overrides:
-            return await self._steps["finalize_request"](call, rv)  # type: ignore[no-any-return]
-        processes = self._processes_response(ctx)
-        if processes or request_finished.receivers:
-            return await self._finalize_request(call, rv, False, processes)
-        # PERF: with nothing to process, finalizing is making the response.
-        return self.make_response(rv)
+        try:
+            if "finalize_request" in self._step_overrides:
+                return await self._steps["finalize_request"](call, rv)  # type: ignore[no-any-return]
+            processes = self._processes_response(ctx)
+            if processes or request_finished.receivers:
+                return await self._finalize_request(call, rv, False, processes)
+            # PERF: with nothing to process, finalizing is making the response.
+            return self.make_response(rv)
+        finally:
+            # An HTTP error raised by the view is its own answer; the frames
+            # of its traceback include this one, so holding it here would
+            # make a cycle that only the garbage collector frees.
+            rv = None
+
+    def _unhandled_routing_error(self, req: Request) -> HTTPException | None:
+        """The request's routing error when no code of the app's would see it
+        raised: no handler for it, no pipeline step replaced. It is then the
+        request's answer as it stands.
+
+        PERF: raising it would give it a traceback whose frames hold the
+        request, which holds the error: a cycle per 404 that only the garbage
+        collector frees, besides the cost of raising and catching.
+        """
+        e = req.routing_exception
+        if (
+            e is None
+            or not isinstance(e, HTTPException)
+            or (
+                self._step_overrides
+                and not self._step_overrides.isdisjoint(
+                    (
+                        "dispatch_request",
+                        "handle_user_exception",
+                        "handle_http_exception",
+                    )
+                )
+            )
+            or type(self).raise_routing_exception is not Flask.raise_routing_exception
+            or "raise_routing_exception" in self.__dict__
+            or (self.debug and isinstance(e, RequestRedirect))
+            or self.trap_http_exception(e)
+        ):
+            return None
+        if (
+            e.code is not None
+            and not isinstance(e, RoutingException)
+            and self._find_error_handler(e, req.blueprints) is not None
+        ):
+            return None
+        return e
 
     async def _preprocess_request(self, call: Caller) -> ft.ResponseReturnValue | None:
         req = _cv_request.get().request
@@ -1255,7 +1304,11 @@ class Flask(ServingHooks, _FileServing, App):
 
         handler = self._find_error_handler(e, _cv_request.get().request.blueprints)
         if handler is None:
-            raise e
+            try:
+                raise e
+            finally:
+                # The traceback now holds this frame: no cycle through it.
+                del e
         return await call(handler, e)  # type: ignore[no-any-return]
 
     async def _handle_http_exception(

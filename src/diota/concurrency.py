@@ -198,6 +198,16 @@ class ProcessLoop:
         The coroutine runs in a copy of the caller's context, so ``request``,
         ``g`` and the other globals work inside it.
         """
+        value, error = self._run(_outcome(coro))
+        if error is not None:
+            try:
+                raise error
+            finally:
+                # The traceback holds this frame: no cycle through the error.
+                del error
+        return value  # type: ignore[return-value]  # None only with an error
+
+    def _run(self, coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
         if self._thread is not None:
             if threading.current_thread() is self._thread:
                 return _run_in_helper_thread(coro)
@@ -266,6 +276,18 @@ def _at_thread_shutdown(func: t.Callable[[], None]) -> None:
         except RuntimeError:  # pragma: no cover - already shutting down
             pass
     atexit.register(func)  # pragma: no cover
+
+
+async def _outcome(
+    coro: cabc.Coroutine[t.Any, t.Any, T],
+) -> tuple[T | None, BaseException | None]:
+    """``coro``'s value or error, as a value: an error raised through
+    asyncio's own frames would stay referenced by the future they hold, a
+    reference cycle per error that only the garbage collector frees."""
+    try:
+        return await coro, None
+    except BaseException as e:
+        return None, e
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -1130,7 +1130,8 @@ class Flask(ServingHooks, _FileServing, App):
             if error is not None and self.should_ignore_error(error):
                 error = None
             try:
-                await ctx._pop(error, call)
+                if not ctx._pop_quietly():
+                    await ctx._pop(error, call)
             finally:
                 # The error's traceback holds this frame: no cycle through it.
                 error = None
@@ -1151,7 +1152,7 @@ class Flask(ServingHooks, _FileServing, App):
                 self.before_request_funcs,
             ):
                 rv = await self._steps["preprocess_request"](call)
-            if rv is None:
+            if rv is None and ctx.request.routing_exception is not None:
                 rv = self._unhandled_routing_error(ctx.request)
             if rv is None:
                 rv = await self._steps["dispatch_request"](call)
@@ -1182,8 +1183,7 @@ class Flask(ServingHooks, _FileServing, App):
         """
         e = req.routing_exception
         if (
-            e is None
-            or not isinstance(e, HTTPException)
+            not isinstance(e, HTTPException)
             or (
                 self._step_overrides
                 and not self._step_overrides.isdisjoint(

@@ -224,18 +224,22 @@ class AppContext:
         """Pop this context, running teardown functions on the last pop."""
         drive(self._pop(exc, self.app._sync_call))
 
-    def _pop_quietly(self) -> bool:
-        """Pop this context if that runs nothing (no teardown function, no
-        signal receiver, :meth:`_pop` not replaced): PERF, no coroutine.
-        ``False`` if :meth:`_pop` must run."""
+    def _pops_quietly(self) -> bool:
+        """Whether popping this context runs nothing: no teardown function,
+        no signal receiver, :meth:`_pop` not replaced."""
         app = self.app
-        if (
+        return not (
             app.teardown_appcontext_funcs
             or appcontext_tearing_down.receivers
             or appcontext_popped.receivers
             or type(self)._pop is not AppContext._pop
             or "do_teardown_appcontext" in app._step_overrides
-        ):
+        )
+
+    def _pop_quietly(self) -> bool:
+        """Pop this context if that runs nothing (see :meth:`_pops_quietly`):
+        PERF, no coroutine. ``False`` if :meth:`_pop` must run."""
+        if not self._pops_quietly():
             return False
         ctx = _cv_app.get()
         _cv_app.reset(self._cv_tokens.pop())
@@ -489,6 +493,28 @@ class RequestContext:
         """Pop this context; on the last pop run teardown and close the request."""
         drive(self._pop(exc, self.app._sync_call))
 
+    def _pop_quietly(self) -> bool:
+        """Pop this context if that runs no teardown, here or in the
+        application context it pops: PERF, no coroutine. ``False`` if
+        :meth:`_pop` must run."""
+        clear_request = len(self._cv_tokens) == 1 and not self._stream_holds
+        if (
+            type(self)._pop is not RequestContext._pop
+            or (clear_request and self._has_teardown())
+            or not self._cv_tokens
+        ):
+            return False
+        app_ctx = self._cv_tokens[-1][1]
+        if app_ctx is not None and not app_ctx._pops_quietly():
+            return False
+        if clear_request:
+            self._close_request()
+        ctx, app_ctx = self._reset(clear_request)
+        if app_ctx is not None:
+            app_ctx._pop_quietly()
+        self._check_popped(ctx)
+        return True
+
     async def _pop(self, exc: BaseException | None, call: Caller) -> None:
         clear_request = len(self._cv_tokens) == 1 and not self._stream_holds
         try:
@@ -497,32 +523,41 @@ class RequestContext:
                     exc = sys.exc_info()[1]
                 if self._has_teardown():
                     await self._teardown(exc, call)
-                request = self.request
-                if type(request).close is not RequestBase.close or (
-                    request.__dict__.get("files")
-                ):
-                    # PERF: werkzeug's close has nothing to do without files.
-                    request.close()
+                self._close_request()
         finally:
-            ctx = _cv_request.get()
-            token, app_ctx = self._cv_tokens.pop()
-            _cv_request.reset(token)
-
-            # Break the request <-> environ cycle so both are freed promptly.
-            if clear_request:
-                # PERF: an environ not made yet (ASGI) holds no reference.
-                attributes = ctx.request.__dict__
-                environ = attributes.get("_environ", attributes.get("environ"))
-                if environ is not None:
-                    environ["werkzeug.request"] = None
-
+            ctx, app_ctx = self._reset(clear_request)
             if app_ctx is not None and not app_ctx._pop_quietly():
                 await app_ctx._pop(exc, call)
+            self._check_popped(ctx)
 
-            if ctx is not self:
-                raise AssertionError(
-                    f"Popped the wrong request context ({ctx!r} instead of {self!r})"
-                )
+    def _close_request(self) -> None:
+        request = self.request
+        if type(request).close is not RequestBase.close or (
+            request.__dict__.get("files")
+        ):
+            # PERF: werkzeug's close has nothing to do without files.
+            request.close()
+
+    def _reset(self, clear_request: bool) -> tuple[RequestContext, AppContext | None]:
+        """Unset this context: the context that was current, and the
+        application context pushed with this one, still to pop."""
+        ctx = _cv_request.get()
+        token, app_ctx = self._cv_tokens.pop()
+        _cv_request.reset(token)
+        # Break the request <-> environ cycle so both are freed promptly.
+        if clear_request:
+            # PERF: an environ not made yet (ASGI) holds no reference.
+            attributes = ctx.request.__dict__
+            environ = attributes.get("_environ", attributes.get("environ"))
+            if environ is not None:
+                environ["werkzeug.request"] = None
+        return ctx, app_ctx
+
+    def _check_popped(self, ctx: RequestContext) -> None:
+        if ctx is not self:
+            raise AssertionError(
+                f"Popped the wrong request context ({ctx!r} instead of {self!r})"
+            )
 
     def __enter__(self) -> RequestContext:
         self.push()

@@ -241,13 +241,17 @@ class AppContext:
         PERF, no coroutine. ``False`` if :meth:`_pop` must run."""
         if not self._pops_quietly():
             return False
+        self._unset()
+        return True
+
+    def _unset(self) -> None:
+        """Unset this context, which runs nothing when popped."""
         ctx = _cv_app.get()
         _cv_app.reset(self._cv_tokens.pop())
         if ctx is not self:
             raise AssertionError(
                 f"Popped the wrong app context ({ctx!r} instead of {self!r})"
             )
-        return True
 
     async def _pop(self, exc: BaseException | None, call: Caller) -> None:
         try:
@@ -507,11 +511,9 @@ class RequestContext:
         app_ctx = self._cv_tokens[-1][1]
         if app_ctx is not None and not app_ctx._pops_quietly():
             return False
-        if clear_request:
-            self._close_request()
-        ctx, app_ctx = self._reset(clear_request)
+        ctx = self._reset(clear_request)
         if app_ctx is not None:
-            app_ctx._pop_quietly()
+            app_ctx._unset()
         self._check_popped(ctx)
         return True
 
@@ -523,27 +525,26 @@ class RequestContext:
                     exc = sys.exc_info()[1]
                 if self._has_teardown():
                     await self._teardown(exc, call)
-                self._close_request()
         finally:
-            ctx, app_ctx = self._reset(clear_request)
+            app_ctx = self._cv_tokens[-1][1] if self._cv_tokens else None
+            ctx = self._reset(clear_request)
             if app_ctx is not None and not app_ctx._pop_quietly():
                 await app_ctx._pop(exc, call)
             self._check_popped(ctx)
 
-    def _close_request(self) -> None:
-        request = self.request
-        if type(request).close is not RequestBase.close or (
-            request.__dict__.get("files")
-        ):
-            # PERF: werkzeug's close has nothing to do without files.
-            request.close()
-
-    def _reset(self, clear_request: bool) -> tuple[RequestContext, AppContext | None]:
-        """Unset this context: the context that was current, and the
-        application context pushed with this one, still to pop."""
+    def _reset(self, clear_request: bool) -> RequestContext:
+        """Unset this context, closing its request on the last pop; returns
+        the context that was current. The application context pushed with
+        this one is left to the caller."""
+        if clear_request:
+            request = self.request
+            if type(request).close is not RequestBase.close or (
+                request.__dict__.get("files")
+            ):
+                # PERF: werkzeug's close has nothing to do without files.
+                request.close()
         ctx = _cv_request.get()
-        token, app_ctx = self._cv_tokens.pop()
-        _cv_request.reset(token)
+        _cv_request.reset(self._cv_tokens.pop()[0])
         # Break the request <-> environ cycle so both are freed promptly.
         if clear_request:
             # PERF: an environ not made yet (ASGI) holds no reference.
@@ -551,7 +552,7 @@ class RequestContext:
             environ = attributes.get("_environ", attributes.get("environ"))
             if environ is not None:
                 environ["werkzeug.request"] = None
-        return ctx, app_ctx
+        return ctx
 
     def _check_popped(self, ctx: RequestContext) -> None:
         if ctx is not self:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import typing as t
+from urllib.parse import parse_qsl
 
 from werkzeug._internal import _wsgi_decoding_dance
 from werkzeug.datastructures import EnvironHeaders
@@ -17,6 +18,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.utils import get_content_length as _content_length
 from werkzeug.utils import cached_property
@@ -64,6 +66,9 @@ class RequestSource(t.Protocol):
 # Endpoint -> its blueprints, innermost first (shared lists, as
 # _split_blueprint_path's; endpoints come from the app's rules).
 _endpoint_blueprints: dict[str, list[str]] = {}
+# Request class -> whether it parses form data as werkzeug's Request does
+# (see Request._load_urlencoded_form).
+_plain_form_parsing: dict[type, bool] = {}
 
 
 class Request(RequestBase):
@@ -404,7 +409,10 @@ class Request(RequestBase):
         return self._body_stream
 
     def _load_form_data(self) -> None:
-        super()._load_form_data()
+        if "form" in self.__dict__:
+            return
+        if not self._load_urlencoded_form():
+            super()._load_form_data()
         # In debug mode, make a missing file in request.files explain that
         # the form probably lacked enctype="multipart/form-data".
         app_ctx = _cv_app.get(None)
@@ -417,6 +425,45 @@ class Request(RequestBase):
             from .debughelpers import attach_enctype_error_multidict
 
             attach_enctype_error_multidict(self)
+
+    def _load_urlencoded_form(self) -> bool:
+        """Parse an urlencoded body as werkzeug's form parser does, without
+        making the parser; ``False`` (nothing done) for any other body, or a
+        request class that changes how form data is parsed.
+
+        PERF: making the parser reads three limits from the app's config,
+        none of which applies to an urlencoded body (read whole, as the
+        stream is already limited to ``max_content_length``).
+        """
+        cls = type(self)
+        plain = _plain_form_parsing.get(cls)
+        if plain is None:
+            plain = _plain_form_parsing[cls] = (
+                cls.form_data_parser_class is FormDataParser
+                and cls.make_form_data_parser is RequestBase.make_form_data_parser
+                and cls._get_stream_for_parsing is RequestBase._get_stream_for_parsing
+                and cls.want_form_data_parsed is Request.want_form_data_parsed
+            )
+        if not plain or self.mimetype != "application/x-www-form-urlencoded":
+            return False
+        storage = self.parameter_storage_class
+        stream = self._get_stream_for_parsing()
+        try:
+            form = storage(
+                parse_qsl(
+                    stream.read().decode(),
+                    keep_blank_values=True,
+                    errors="werkzeug.url_quote",
+                )
+            )
+        except ValueError:
+            # werkzeug's parser is silent about a body it cannot decode.
+            form = storage()
+        attributes = self.__dict__
+        attributes["stream"] = stream
+        attributes["form"] = form
+        attributes["files"] = storage()
+        return True
 
     def on_json_loading_failed(self, e: ValueError | None) -> t.Any:
         try:

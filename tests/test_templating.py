@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 import typing as t
 from pathlib import Path
 
@@ -302,3 +303,62 @@ def test_explain_template_loading(
     assert "-> no match" in not_found
     assert "Error: the template could not be found." in not_found
     assert "belongs to the blueprint 'frontend'" in not_found
+
+
+def test_variables_win_over_template_globals_over_environment_globals(
+    app: diota.Flask, client: t.Any
+) -> None:
+    app.jinja_env.globals.update(shade="env", only_env="env")
+    template = app.jinja_env.from_string(
+        "{{ shade }} {{ only_env }} {{ only_template }} {{ late }}",
+        globals={"shade": "template", "only_template": "template"},
+    )
+    # Globals added after the template was made are still seen.
+    app.jinja_env.globals["late"] = "late"
+
+    @app.route("/")
+    def index() -> str:
+        return diota.render_template(template)
+
+    @app.route("/passed")
+    def passed() -> str:
+        return diota.render_template(template, shade="passed", late="passed")
+
+    assert client.get("/").text == "template env template late"
+    assert client.get("/passed").text == "passed env template passed"
+
+
+def test_error_in_a_template_points_at_the_template_line(
+    app: diota.Flask, tmp_path: Path
+) -> None:
+    _write(tmp_path / "broken.html", "line one\n{{ 1 // zero }}\n")
+    app.jinja_loader = jinja2.FileSystemLoader(str(tmp_path))  # type: ignore[assignment]
+
+    with app.app_context(), pytest.raises(ZeroDivisionError) as info:
+        diota.render_template("broken.html", zero=0)
+
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert (str(tmp_path / "broken.html"), 2) in [
+        (f.filename, f.lineno) for f in frames
+    ]
+
+
+def test_template_subclass_and_async_environment_render(app: diota.Flask) -> None:
+    rendered: list[str] = []
+
+    class RecordingTemplate(jinja2.Template):
+        def render(self, *args: t.Any, **kwargs: t.Any) -> str:
+            rendered.append(str(self.name))
+            return super().render(*args, **kwargs)
+
+    app.jinja_env.template_class = RecordingTemplate
+    with app.app_context():
+        assert diota.render_template("greeting.html", name="sub") == (
+            "<p>Hello, sub!</p>"
+        )
+    assert rendered == ["greeting.html"]
+
+    app.jinja_options = {"enable_async": True}
+    del app.__dict__["jinja_env"]  # made again with the new options
+    with app.app_context():
+        assert diota.render_template_string("{{ a }}+{{ b }}", a=1, b=2) == "1+2"

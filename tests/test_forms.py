@@ -50,6 +50,16 @@ def test_urlencoded_values_repeated_blank_and_escaped(
     assert data["rest"] == ""  # the body was read to parse it
 
 
+def test_urlencoded_escapes_that_are_not_utf8_are_kept_as_written(
+    app: diota.Flask, client: t.Any
+) -> None:
+    _echo_form(app)
+
+    data = client.post("/form", data="a=%FF%41&b=ok", content_type=URLENCODED)
+
+    assert data.get_json()["form"] == [["a", "%FFA"], ["b", "ok"]]
+
+
 def test_urlencoded_body_that_is_not_utf8_is_an_empty_form(
     app: diota.Flask, client: t.Any
 ) -> None:

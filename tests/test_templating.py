@@ -362,3 +362,24 @@ def test_template_subclass_and_async_environment_render(app: diota.Flask) -> Non
     del app.__dict__["jinja_env"]  # made again with the new options
     with app.app_context():
         assert diota.render_template_string("{{ a }}+{{ b }}", a=1, b=2) == "1+2"
+
+
+def test_render_patched_on_jinja_template_is_still_called(
+    app: diota.Flask, client: t.Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tracing instrumentation wraps ``jinja2.Template.render`` itself."""
+    traced: list[str] = []
+    original = jinja2.Template.render
+
+    def traced_render(self: jinja2.Template, *args: t.Any, **kwargs: t.Any) -> str:
+        traced.append(str(self.name))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Template, "render", traced_render)
+
+    @app.route("/")
+    def index() -> str:
+        return diota.render_template("greeting.html", name="traced")
+
+    assert client.get("/").text == "<p>Hello, traced!</p>"
+    assert traced == ["greeting.html"]

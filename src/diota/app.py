@@ -114,6 +114,10 @@ _OVERRIDABLE_STEPS = (
     "do_teardown_appcontext",
 )
 _STEP_NAMES = frozenset(_OVERRIDABLE_STEPS)
+# The steps a raised routing error goes through.
+_STEPS_SEEING_ROUTING_ERRORS = frozenset(
+    ("dispatch_request", "handle_user_exception", "handle_http_exception")
+)
 
 
 def _plain_http_exception(e: HTTPException) -> bool:
@@ -1184,16 +1188,7 @@ class Flask(ServingHooks, _FileServing, App):
         e = req.routing_exception
         if (
             not isinstance(e, HTTPException)
-            or (
-                self._step_overrides
-                and not self._step_overrides.isdisjoint(
-                    (
-                        "dispatch_request",
-                        "handle_user_exception",
-                        "handle_http_exception",
-                    )
-                )
-            )
+            or not self._step_overrides.isdisjoint(_STEPS_SEEING_ROUTING_ERRORS)
             or type(self).raise_routing_exception is not Flask.raise_routing_exception
             or "raise_routing_exception" in self.__dict__
             or (self.debug and isinstance(e, RequestRedirect))

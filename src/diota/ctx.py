@@ -503,9 +503,9 @@ class RequestContext:
         :meth:`_pop` must run."""
         clear_request = len(self._cv_tokens) == 1 and not self._stream_holds
         if (
-            type(self)._pop is not RequestContext._pop
+            not self._cv_tokens
+            or type(self)._pop is not RequestContext._pop
             or (clear_request and self._has_teardown())
-            or not self._cv_tokens
         ):
             return False
         app_ctx = self._cv_tokens[-1][1]

@@ -4,9 +4,11 @@ and its blueprints, and the render and stream functions views call.
 
 from __future__ import annotations
 
+import types
 import typing as t
 from collections import ChainMap
 
+import jinja2.environment
 from jinja2 import BaseLoader
 from jinja2 import Environment as BaseEnvironment
 from jinja2 import Template
@@ -164,6 +166,19 @@ def _app() -> Flask:
     return app_ctx.app
 
 
+def _is_jinjas(method: t.Any) -> bool:
+    """Whether ``method`` is Jinja's own, neither replaced by a subclass nor
+    patched on :class:`~jinja2.Template` (as tracing instrumentation does),
+    so that skipping it skips nothing of anyone's."""
+    return (
+        type(method) is types.FunctionType
+        and method.__code__.co_filename == _JINJA_ENVIRONMENT_FILE
+    )
+
+
+_JINJA_ENVIRONMENT_FILE = jinja2.environment.__file__
+
+
 def _render_template(template: Template, context: dict[str, t.Any]) -> str:
     """``template.render(context)``.
 
@@ -180,8 +195,8 @@ def _render_template(template: Template, context: dict[str, t.Any]) -> str:
         environment.is_async
         or type(chain) is not ChainMap
         or len(chain.maps) != 2
-        or cls.render is not Template.render
-        or cls.new_context is not Template.new_context
+        or not _is_jinjas(cls.render)
+        or not _is_jinjas(cls.new_context)
     ):
         return template.render(context)
     own, shared = chain.maps

@@ -361,6 +361,32 @@ def test_flask_version_reports_the_api_level() -> None:
     assert version == api == "3.1.3"
 
 
+def test_flask_distribution_and_version_attribute_under_the_alias() -> None:
+    """What extensions read: ``flask.__version__`` (deprecated, as in Flask
+    3.1), ``distribution("flask")`` and packaging-style version checks."""
+    check(
+        run_python(
+            """
+            import importlib.metadata, sys, warnings
+            import diota, diota.alias
+            import flask
+
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                version = flask.__version__
+            assert [w.category for w in caught] == [DeprecationWarning], caught
+            assert version == importlib.metadata.version("flask") == "3.1.3"
+            dist = importlib.metadata.distribution("flask")
+            assert dist.version == diota.alias.FLASK_API_VERSION
+            assert dist.metadata["Name"] == "flask"
+            assert tuple(int(p) for p in dist.version.split(".")) >= (3, 1)
+            assert (dist.locate_file("diota") / "__init__.py").is_file()
+            assert sys.modules["flask"] is diota
+            """
+        )
+    )
+
+
 def test_pth_hook_is_installed_in_this_environment() -> None:
     purelib = Path(sysconfig.get_paths()["purelib"])
     pth = purelib / "diota_flask_alias.pth"

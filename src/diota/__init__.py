@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing as t
+
 from . import json as json
 from .app import Flask as Flask
 from .blueprints import Blueprint as Blueprint
@@ -89,3 +91,26 @@ __all__ = [
     "url_for",
     "websocket",
 ]
+
+
+if not t.TYPE_CHECKING:
+
+    def __getattr__(name: str) -> t.Any:
+        # As in Flask 3.1: ``__version__`` still answers, deprecated, with
+        # the version of the ``flask`` API (the one extensions compare
+        # against). diota's own version is ``importlib.metadata.version("diota")``.
+        if name == "__version__":
+            import warnings
+
+            from .alias import FLASK_API_VERSION
+
+            warnings.warn(
+                "The '__version__' attribute is deprecated and will be removed"
+                " in Flask 3.2. Use feature detection or"
+                " 'importlib.metadata.version(\"flask\")' instead.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return FLASK_API_VERSION
+
+        raise AttributeError(name)

@@ -18,6 +18,7 @@ import sys
 import typing as t
 import weakref
 from datetime import timedelta
+from inspect import iscoroutinefunction as iscoroutinefunction
 from itertools import chain
 from types import TracebackType
 from urllib.parse import quote as _url_quote
@@ -35,8 +36,10 @@ from werkzeug.routing import Map
 from werkzeug.routing import MapAdapter
 from werkzeug.routing import RequestRedirect
 from werkzeug.routing import RoutingException
+from werkzeug.routing import Rule as Rule
 from werkzeug.serving import is_running_from_reloader
 from werkzeug.wrappers import Response as BaseResponse
+from werkzeug.wsgi import get_host as get_host
 
 from . import cli
 from . import typing as ft
@@ -58,11 +61,11 @@ from .concurrency import ROUTE_NO_USER_CODE
 from .concurrency import ROUTE_SYNC
 from .concurrency import run_coroutine_sync
 from .concurrency import sync_caller
-from .ctx import _sentinel
 from .ctx import AppContext
 from .ctx import RequestContext
 from .globals import _cv_app
 from .globals import _cv_request
+from .globals import current_app as current_app
 from .globals import g
 from .globals import request
 from .globals import request_ctx
@@ -71,8 +74,10 @@ from .helpers import _split_blueprint_path
 from .helpers import get_debug_flag
 from .helpers import get_flashed_messages
 from .helpers import get_load_dotenv
+from .helpers import send_from_directory as send_from_directory
 from .mounts import Mount
 from .sansio.app import App
+from .sansio.scaffold import _sentinel
 from .sansio.scaffold import setupmethod
 from .serving import ServingHooks
 from .sessions import SecureCookieSessionInterface
@@ -96,6 +101,22 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from .testing import FlaskClient
     from .testing import FlaskCliRunner
     from .typing import HeadersValue
+
+T_shell_context_processor = t.TypeVar(
+    "T_shell_context_processor", bound=ft.ShellContextProcessorCallable
+)
+T_teardown = t.TypeVar("T_teardown", bound=ft.TeardownCallable)
+T_template_filter = t.TypeVar("T_template_filter", bound=ft.TemplateFilterCallable)
+T_template_global = t.TypeVar("T_template_global", bound=ft.TemplateGlobalCallable)
+T_template_test = t.TypeVar("T_template_test", bound=ft.TemplateTestCallable)
+
+
+def _make_timedelta(value: timedelta | int | None) -> timedelta | None:
+    """``value`` as a :class:`~datetime.timedelta`: an int is seconds."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=value)
+
 
 # Flask's sync pipeline methods. A subclass or an instance (extensions such as
 # Flask-RESTful assign ``app.handle_user_exception``) may replace them; the

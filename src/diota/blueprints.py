@@ -6,6 +6,7 @@ import os
 import typing as t
 from datetime import timedelta
 
+from .cli import AppGroup as AppGroup
 from .globals import current_app
 from .helpers import send_from_directory
 from .sansio.blueprints import Blueprint as SansioBlueprint

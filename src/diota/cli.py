@@ -353,12 +353,10 @@ def get_version(ctx: click.Context, param: click.Parameter, value: t.Any) -> Non
     if not value or ctx.resilient_parsing:
         return
 
-    diota_version = _dist_version("diota")
-
-    if diota_version is None:
-        # Running from a source checkout that isn't installed.
-        package = sys.modules[__name__.rpartition(".")[0]]
-        diota_version = getattr(package, "__version__", "unknown")
+    # None when running from a source checkout that isn't installed. (The
+    # package's ``__version__`` is Flask's deprecated attribute: the Flask
+    # API version, not diota's.)
+    diota_version = _dist_version("diota") or "unknown"
 
     click.echo(
         f"Python {platform.python_version()}\n"

@@ -120,6 +120,22 @@ def fetch_suite(cache: Path | None = None, python: str = sys.executable) -> Path
         _unpack(Path(source), dest)
         return dest
 
+    _unpack(fetch_sdist(cache, python), dest)
+    return dest
+
+
+def fetch_sdist(cache: Path | None = None, python: str = sys.executable) -> Path:
+    """Return the path of Flask's sdist archive, downloading it once.
+
+    ``$DIOTA_FLASK_SUITE_SRC``, when it names an archive, is used instead.
+
+    :param cache: The cache directory, :func:`cache_dir` by default.
+    :param python: The interpreter whose pip downloads the sdist.
+    """
+    source = os.environ.get("DIOTA_FLASK_SUITE_SRC")
+    if source and Path(source).is_file():
+        return Path(source)
+    cache = cache or cache_dir()
     sdist_dir = cache / "sdist"
     archive = sdist_dir / f"flask-{FLASK_VERSION}.tar.gz"
     if not archive.is_file():
@@ -136,8 +152,7 @@ def fetch_suite(cache: Path | None = None, python: str = sys.executable) -> Path
                 f"could not download Flask {FLASK_VERSION}'s sdist:\n"
                 f"{proc.stdout}\n{proc.stderr}"
             )
-    _unpack(archive, dest)
-    return dest
+    return archive
 
 
 # -- running --------------------------------------------------------------

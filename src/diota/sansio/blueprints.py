@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import typing as t
 from collections import defaultdict
+from functools import update_wrapper as update_wrapper
 
 from .. import typing as ft
 from .scaffold import _endpoint_from_view_func

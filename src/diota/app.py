@@ -1129,13 +1129,18 @@ class Flask(ServingHooks, _FileServing, App):
         ctx: RequestContext,
         call: Caller,
         on_finish: t.Callable[[RequestContext], None] | None = None,
-    ) -> Response:
+        respond: t.Callable[[Response], _T] | None = None,
+    ) -> Response | _T:
         """Handle one request from push to pop; the drivers' single entry point.
 
         :param ctx: the request's context, not pushed yet.
         :param call: the seam of the driving mode.
         :param on_finish: called with the context just before it is popped
             (the test client uses it to keep the context alive).
+        :param respond: called with the response while the context is
+            still pushed, as Flask calls ``start_response`` (tracers and
+            error trackers read ``request`` there); what it returns is
+            returned instead of the response.
         """
         error: BaseException | None = None
         try:
@@ -1148,6 +1153,8 @@ class Flask(ServingHooks, _FileServing, App):
             except BaseException:
                 error = sys.exc_info()[1]
                 raise
+            if respond is not None:
+                return respond(response)
             return response  # type: ignore[no-any-return]
         finally:
             if on_finish is not None:

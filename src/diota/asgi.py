@@ -218,15 +218,17 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
         kind = app._route_kind(endpoint)
         if kind == ROUTE_NO_USER_CODE:
             # Nothing can block: the sync driver finishes it on the loop.
-            response = _run_sync(app, ctx, on_finish)
+            response, context = _run_sync(app, ctx, on_finish)
         elif kind == ROUTE_SYNC:
-            response = await run_in_worker_thread(
+            response, context = await run_in_worker_thread(
                 runtime.limiter, _run_sync, app, ctx, on_finish
             )
         else:
-            response = await app._run_request(ctx, runtime.call, on_finish)
+            response, context = await app._run_request(
+                ctx, runtime.call, on_finish, _in_request_context
+            )
 
-        await send_response(response, request, scope, receive, send, runtime)
+        await send_response(response, request, scope, receive, send, runtime, context)
         ctx._responded = True
         if ctx._background_tasks:
             # In this task: the server keeps it alive after the response.
@@ -310,8 +312,53 @@ def _run_sync(
     app: Flask,
     ctx: RequestContext,
     on_finish: t.Callable[[RequestContext], None] | None,
-) -> Response:
-    return drive(app._run_request(ctx, app._sync_call, on_finish))
+) -> tuple[Response, contextvars.Context]:
+    return drive(app._run_request(ctx, app._sync_call, on_finish, _in_request_context))
+
+
+def _in_request_context(response: Response) -> tuple[Response, contextvars.Context]:
+    """The response, with the context variables as they stand while the
+    request context is pushed: the response start is sent in them, so code
+    wrapping ``send`` sees ``request`` there as WSGI code does in
+    ``start_response``."""
+    return response, contextvars.copy_context()
+
+
+class _Suspend:
+    """Hands what an inner awaitable yielded to the task running us."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: t.Any) -> None:
+        self.value = value
+
+    def __await__(self) -> cabc.Generator[t.Any, t.Any, t.Any]:
+        return (yield self.value)
+
+
+async def _send_in(context: contextvars.Context, send: Send, message: Message) -> None:
+    """``await send(message)`` with send's own code running in ``context``.
+
+    Each step of the awaitable runs inside ``context``; whatever it waits
+    on (an asyncio future, a trio trap) is passed through to the task, so
+    this works on any event loop.
+    """
+    steps = context.run(send, message).__await__()
+    value: t.Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            if error is None:
+                yielded = context.run(steps.send, value)
+            else:
+                yielded = context.run(steps.throw, error)
+        except StopIteration:
+            return
+        error = None
+        try:
+            value = await _Suspend(yielded)
+        except BaseException as e:  # cancellation included: thrown in
+            value, error = None, e
 
 
 def _preserve_hook(scope: Scope) -> t.Callable[[RequestContext], None] | None:
@@ -443,8 +490,10 @@ async def send_response(
     receive: Receive,
     send: Send,
     runtime: _Runtime,
+    context: contextvars.Context | None = None,
 ) -> None:
-    """Send a werkzeug response as ASGI messages."""
+    """Send a werkzeug response as ASGI messages; the response start in
+    ``context`` when one is given (see :func:`_in_request_context`)."""
     body = response.response
     if type(body) is list:  # PERF: the common case, without ABC checks
         chunks = _plain_body(response, request.method)
@@ -454,12 +503,14 @@ async def send_response(
                 listed._list if type(listed) is Headers else listed
             )
             if _sendable_as_is(encoded):
-                await send(
+                await _start(
+                    context,
+                    send,
                     {
                         "type": "http.response.start",
                         "status": response._status_code,
                         "headers": encoded,
-                    }
+                    },
                 )
                 await send(
                     {
@@ -471,18 +522,20 @@ async def send_response(
     elif isinstance(body, cabc.AsyncIterable) and not isinstance(
         body, (cabc.Iterable, str, bytes)
     ):
-        await _send_async_body(response, body, request.environ, receive, send)
+        await _send_async_body(response, body, request.environ, receive, send, context)
         return
 
     environ = request.environ
     app_iter, status, headers = response.get_wsgi_response(environ)
     status_code = int(status[:3])
-    await send(
+    await _start(
+        context,
+        send,
         {
             "type": "http.response.start",
             "status": status_code,
             "headers": _encode_headers(headers),
-        }
+        },
     )
     if isinstance(app_iter, (list, tuple)):
         await send({"type": "http.response.body", "body": b"".join(app_iter)})
@@ -500,6 +553,15 @@ async def send_response(
 
 def _noop() -> None:
     pass
+
+
+def _start(
+    context: contextvars.Context | None, send: Send, message: Message
+) -> cabc.Awaitable[None]:
+    """Send the response start, in ``context`` when there is one."""
+    if context is None:
+        return send(message)
+    return _send_in(context, send, message)
 
 
 def _sendable_as_is(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -617,15 +679,18 @@ async def _send_async_body(
     environ: dict[str, t.Any],
     receive: Receive,
     send: Send,
+    context: contextvars.Context | None = None,
 ) -> None:
     status_code = response.status_code
     headers = response.get_wsgi_headers(environ)
-    await send(
+    await _start(
+        context,
+        send,
         {
             "type": "http.response.start",
             "status": status_code,
             "headers": _encode_headers(headers.to_wsgi_list()),
-        }
+        },
     )
     iterator = body.__aiter__()
     has_body = environ["REQUEST_METHOD"] != "HEAD" and not (

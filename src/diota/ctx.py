@@ -356,6 +356,9 @@ class RequestContext:
     # then _responded is set and later tasks start at once.
     _background_tasks: list[Task] | None = None
     _responded = False
+    # The body the WSGI adapter handed the server as it stood (its fast
+    # path): a task queued after that must hook the body's close.
+    _sent_body: t.Any = None
     # stream_with_context streams still using this request: while any does,
     # the last pop leaves the teardown to the last stream's end.
     _stream_holds = 0

@@ -12,6 +12,7 @@ import functools
 import typing as t
 
 from werkzeug.datastructures import Headers
+from werkzeug.wsgi import ClosingIterator
 
 from .concurrency import _in_asgi_worker
 from .concurrency import drive
@@ -27,6 +28,7 @@ if t.TYPE_CHECKING:  # pragma: no cover
 
     from .app import Flask
     from .ctx import RequestContext
+    from .wrappers import Response
 
 # werkzeug's test client passes this to keep contexts alive after a request.
 _PRESERVE_CONTEXT = "werkzeug.debug.preserve_context"
@@ -65,13 +67,38 @@ def handle(
     ctx = app.request_context(environ)
     if app._fallback is not None and routes_elsewhere(ctx):
         return app._fallback.serve_wsgi(app, environ, start_response)
-    response = drive(app._run_request(ctx, app._sync_call, on_finish))
+
+    def respond(response: Response) -> cabc.Iterable[bytes]:
+        # Called by the pipeline while the request context is pushed: as on
+        # Flask, start_response sees ``request`` (tracers record the status
+        # on the request's span there).
+        return _start(app, ctx, response, environ, start_response)
+
+    body = drive(app._run_request(ctx, app._sync_call, on_finish, respond))
+    if ctx._background_tasks is not None and body is ctx._sent_body:
+        # Started on the fast path, then a teardown function queued a task:
+        # it starts once the server closes the body, as on the other path.
+        return ClosingIterator(
+            body, functools.partial(app._start_background_tasks, ctx)
+        )
+    return body
+
+
+def _start(
+    app: Flask,
+    ctx: RequestContext,
+    response: Response,
+    environ: WSGIEnvironment,
+    start_response: StartResponse,
+) -> cabc.Iterable[bytes]:
+    """Start ``response`` and return the body iterable for the server."""
     body = response.response
     if ctx._background_tasks is None and _sent_as_is(
         response, environ["REQUEST_METHOD"]
     ):
         # PERF: what werkzeug's get_wsgi_response would produce for this
         # response, without copying and rescanning its headers.
+        ctx._sent_body = body
         headers = response.headers
         start_response(
             response.status,

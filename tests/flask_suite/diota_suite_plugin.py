@@ -4,7 +4,9 @@ It runs inside the child pytest process that executes Flask's test suite,
 never in diota's own test session. It:
 
 - installs the ``flask`` -> ``diota`` import alias before Flask's
-  ``conftest.py`` is imported, and stops the run if ``flask`` is not diota;
+  ``conftest.py`` is imported, and stops the run if ``flask`` is not diota
+  (with ``DIOTA_SUITE_REAL_FLASK=1``, the extension matrix's baseline run,
+  the other way round: no alias, and ``flask`` must be real Flask);
 - writes one JSON object per line to ``$DIOTA_SUITE_EVENTS``: the collected
   node ids, collection errors, and each test's start and final outcome, so
   the harness keeps every result even if the run hangs or crashes;
@@ -24,7 +26,11 @@ import typing as t
 
 import pytest
 
-import diota.alias  # noqa: F401  (installs the alias before conftest runs)
+#: The baseline run of tests/extensions/matrix.py: real Flask, no diota.
+_REAL_FLASK = os.environ.get("DIOTA_SUITE_REAL_FLASK", "") not in ("", "0")
+
+if not _REAL_FLASK:
+    import diota.alias  # noqa: F401  (installs the alias before conftest runs)
 
 _events: t.TextIO | None = None
 _outcomes: dict[str, dict[str, t.Any]] = {}
@@ -38,6 +44,11 @@ def _emit(**data: t.Any) -> None:
 
 def _check_alias() -> None:
     import flask
+
+    if _REAL_FLASK:
+        if flask.__name__ != "flask" or "diota" in sys.modules:
+            pytest.exit(f"'flask' is {flask!r}, not real Flask", returncode=3)
+        return
 
     import diota
 

@@ -57,6 +57,8 @@ class _Exchange:
         self.body = body
         self.sent_request = False
         self.finished = False
+        # The app waits for the test to read a chunk it sent (back-pressure).
+        self.blocked = False
         self.error: BaseException | None = None
 
     async def setup(self) -> None:
@@ -98,14 +100,30 @@ class _Exchange:
             with open(message["path"], "rb") as f:
                 message = {"type": "http.response.body", "body": f.read()}
         self.messages.append(message)
+        if not message.get("more_body"):
+            self._wake()
+            return
+        # Back-pressure, as from a real socket: the app waits until the
+        # test has read this chunk (or closed the response).
+        self.taken = anyio.Event()
+        self.blocked = True
         self._wake()
-        if message.get("more_body"):
-            # Back-pressure, as from a real socket: the app waits until the
-            # test has read this chunk (or closed the response).
-            self.taken = anyio.Event()
+        try:
             await self.taken.wait()
-            if self.disconnect.is_set():
-                raise OSError("The test client closed the response.")
+        finally:
+            self.blocked = False
+        if self.disconnect.is_set():
+            raise OSError("The test client closed the response.")
+
+    async def settle(self) -> None:
+        """Wait until the app is done, or waits for the test to read a chunk
+        of a streamed body: nothing of the request still runs on another
+        thread when the test client hands the response back."""
+        import anyio
+
+        while not (self.finished or self.blocked):
+            self.waiter = anyio.Event()
+            await self.waiter.wait()
 
     async def next_message(self) -> dict[str, t.Any] | None:
         import anyio
@@ -286,6 +304,7 @@ def run_asgi_app(
             raise exchange.error
         raise RuntimeError("The ASGI app ended without sending a response.")
 
+    runner.call(exchange.settle)
     status = start["status"]
     headers = Headers(
         [

@@ -214,7 +214,7 @@ class ProcessLoop:
             future = asyncio.run_coroutine_threadsafe(coro, self.loop)
             return future.result()
         loop = self.loop
-        if _running_loop() is not None:
+        if _running_loop() is not None or _other_library_running():
             # Called from code that already runs on a loop in this thread
             # (an async view calling sync code calling ensure_sync): blocking
             # here would deadlock, so finish it beside, on a loop of its own.
@@ -294,8 +294,26 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
     return asyncio._get_running_loop()
 
 
+def _other_library_running() -> bool:
+    """Whether a task of another async library (trio) runs in this thread:
+    asyncio code run in place there would be taken for that library's."""
+    try:
+        from sniffio import thread_local
+    except ImportError:  # pragma: no cover - anyio brings sniffio
+        return False
+    return thread_local.name is not None
+
+
 def _run_in_helper_thread(coro: cabc.Coroutine[t.Any, t.Any, T]) -> T:
     context = contextvars.copy_context()
+    try:
+        from sniffio import current_async_library_cvar
+    except ImportError:  # pragma: no cover - anyio brings sniffio
+        pass
+    else:
+        # The caller's library (trio, on its loop thread) is not the one
+        # this coroutine runs on.
+        context.run(current_async_library_cvar.set, None)
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(context.run, asyncio.run, coro).result()
 

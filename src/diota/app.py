@@ -10,7 +10,6 @@ sync caller, so they keep Flask's behaviour for code that calls them.
 
 from __future__ import annotations
 
-import asyncio.coroutines
 import collections.abc as cabc
 import functools
 import os
@@ -43,6 +42,8 @@ from werkzeug.wsgi import get_host as get_host
 
 from . import cli
 from . import typing as ft
+from ._interfaces import AppType
+from ._interfaces import mark_serves_both
 from ._responses import plain_response
 from ._routing import bind_to_host
 from ._routing import check_host_header
@@ -254,11 +255,8 @@ _REQUEST_SIGNALS = (
     got_request_exception,
 )
 
-# asyncio's marker for "calling this returns a coroutine" (Python 3.11).
-_COROUTINE_MARKER = getattr(asyncio.coroutines, "_is_coroutine", None)
 
-
-class Flask(ServingHooks, _FileServing, App):
+class Flask(ServingHooks, _FileServing, App, metaclass=AppType):
     """The application: a WSGI application and (from diota 0.2) an ASGI one.
 
     Create one in your main module or package's ``__init__``::
@@ -1124,6 +1122,22 @@ class Flask(ServingHooks, _FileServing, App):
 
     # -- the pipeline (written once) ---------------------------------------------------
 
+    @t.overload
+    async def _run_request(
+        self,
+        ctx: RequestContext,
+        call: Caller,
+        on_finish: t.Callable[[RequestContext], None] | None = None,
+        respond: None = None,
+    ) -> Response: ...
+    @t.overload
+    async def _run_request(
+        self,
+        ctx: RequestContext,
+        call: Caller,
+        on_finish: t.Callable[[RequestContext], None] | None,
+        respond: t.Callable[[Response], _T],
+    ) -> _T: ...
     async def _run_request(
         self,
         ctx: RequestContext,
@@ -1508,10 +1522,17 @@ class Flask(ServingHooks, _FileServing, App):
         """
         await _handle_asgi(self, scope, receive, send)
 
-    def __call__(self, *args: t.Any) -> t.Any:
+    @mark_serves_both
+    def _serve_either(self, *args: t.Any) -> t.Any:
         """Serve either interface: WSGI calls with ``(environ,
         start_response)`` go to :meth:`wsgi_app`; ASGI calls with ``(scope,
-        receive, send)`` return the :meth:`asgi_app` coroutine."""
+        receive, send)`` return the :meth:`asgi_app` coroutine.
+
+        Marked for ASGI servers that inspect the app (uvicorn's
+        auto-detection); WSGI servers just call it. A ``__call__`` that
+        instrumentation assigns to the class later keeps both interfaces
+        (see :mod:`diota._interfaces`).
+        """
         if len(args) == 2:
             return self.wsgi_app(*args)
         if len(args) == 3:
@@ -1526,14 +1547,7 @@ class Flask(ServingHooks, _FileServing, App):
             f" (scope, receive, send); got {len(args)} arguments."
         )
 
-    # ASGI servers that inspect the app (uvicorn's auto-detection) see an
-    # async callable; WSGI servers just call it.
-    __call__._is_coroutine = _COROUTINE_MARKER  # type: ignore[attr-defined]
-
-    if sys.version_info >= (3, 12):  # pragma: no cover - marker of newer Pythons
-        import inspect
-
-        inspect.markcoroutinefunction(__call__)
+    __call__ = _serve_either
 
     @functools.cached_property
     def _route_kinds(self) -> dict[str | None, int]:
@@ -1589,3 +1603,9 @@ class Flask(ServingHooks, _FileServing, App):
             for handlers in self.error_handler_spec.get(name, {}).values():
                 yield from handlers.values()
         yield from self.teardown_appcontext_funcs
+
+
+#: diota's own ``Flask.wsgi_app``, as the class was made: instrumentation
+#: that patches the class puts another in its place, which the ASGI adapter
+#: then runs (through the WSGI bridge).
+FLASK_WSGI_APP = Flask.__dict__["wsgi_app"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections.abc as cabc
 import contextvars
+import functools
 import io
 import os
 import tempfile
@@ -130,16 +131,6 @@ def _loop_key() -> t.Any:
     return trio.lowlevel.current_trio_token()
 
 
-def _wrapped_wsgi_app(app: Flask) -> t.Any:
-    """The WSGI middleware stack assigned to ``app.wsgi_app``, if any.
-
-    Flask apps wrap ``app.wsgi_app`` (ProxyFix, DispatcherMiddleware); under
-    ASGI that stack must still run, so such requests go through it in a
-    worker thread.
-    """
-    return app.__dict__.get("wsgi_app")
-
-
 class _Connection:
     """One ASGI connection: the app and the scope's channels."""
 
@@ -164,11 +155,11 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
         # No lifespan from this server (or the test client): start here.
         await _ensure_started(app, runtime)
 
-    wrapped = app.__dict__.get("wsgi_app")
-    if wrapped is not None:
-        # The middleware stack around app.wsgi_app, with the app inside it
-        # served as WSGI: streamed through the WSGI bridge.
-        await _wsgi_stack_bridge(app, wrapped)(scope, receive, send)
+    if "wsgi_app" in app.__dict__ or type(app).wsgi_app is not _flask_wsgi_app():
+        # WSGI middleware around app.wsgi_app (ProxyFix), or a wsgi_app
+        # patched on the class by instrumentation: the request goes through
+        # it, with the app inside served as WSGI, through the WSGI bridge.
+        await wsgi_bridge(app)(scope, receive, send)
         return
     if app._mounts:
         mount = find_mount(app, _path_below_root(scope))
@@ -289,14 +280,50 @@ def _attach_body(request: t.Any, source: ScopeSource) -> None:
             environ["CONTENT_LENGTH"] = str(size)
 
 
-def _wsgi_stack_bridge(app: Flask, wrapped: t.Any) -> WSGIMiddleware:
-    """The WSGI bridge around the middleware assigned to ``app.wsgi_app``
-    (made once per assigned stack)."""
-    bridge: WSGIMiddleware | None = app.__dict__.get("_wsgi_stack_bridge")
-    if bridge is None or bridge.app is not wrapped:
-        bridge = WSGIMiddleware(wrapped, app.config["WORKER_THREAD_LIMIT"])
-        app.__dict__["_wsgi_stack_bridge"] = bridge
+async def serve_through_wsgi(
+    app: Flask, scope: Scope, receive: Receive, send: Send
+) -> None:
+    """Serve an HTTP request through the app's WSGI interface, bridged, as
+    for a ``__call__`` patched on the class with a WSGI function."""
+    if not app._serving_started:
+        await _ensure_started(app, _runtime(app))
+    await wsgi_bridge(app)(scope, receive, send)
+
+
+def wsgi_bridge(app: Flask) -> WSGIMiddleware:
+    """The WSGI bridge serving ``app`` as WSGI under ASGI, made once per app.
+
+    It calls the app object with ``(environ, start_response)``, so whatever
+    wraps the WSGI interface at that moment (middleware assigned to
+    ``app.wsgi_app``, a ``wsgi_app`` or ``__call__`` patched on the class)
+    runs around diota's WSGI handling.
+    """
+    bridge: WSGIMiddleware | None = app.__dict__.get("_wsgi_bridge")
+    if bridge is None:
+        bridge = WSGIMiddleware(
+            functools.partial(_call_as_wsgi, app), app.config["WORKER_THREAD_LIMIT"]
+        )
+        app.__dict__["_wsgi_bridge"] = bridge
     return bridge
+
+
+def _call_as_wsgi(
+    app: Flask, environ: dict[str, t.Any], start_response: t.Any
+) -> t.Iterable[bytes]:
+    return type(app).__call__(app, environ, start_response)  # type: ignore[no-any-return]
+
+
+def _flask_wsgi_app() -> t.Any:
+    """diota's own ``Flask.wsgi_app`` (patches put another in its place)."""
+    global _FLASK_WSGI_APP
+    if _FLASK_WSGI_APP is None:
+        from .app import FLASK_WSGI_APP
+
+        _FLASK_WSGI_APP = FLASK_WSGI_APP
+    return _FLASK_WSGI_APP
+
+
+_FLASK_WSGI_APP: t.Any = None
 
 
 def _path_below_root(scope: Scope) -> str:

@@ -343,9 +343,9 @@ class FlaskClient(Client):
         if self.interface == "asgi":
             from ._asgi_testing import run_asgi_app
 
-            return run_asgi_app(
-                self.application.asgi_app, environ, self.asgi_backend, buffered
-            )
+            # The app object, as ASGI servers call it: whatever patches its
+            # class (instrumentation) is driven too.
+            return run_asgi_app(self.application, environ, self.asgi_backend, buffered)
         app_iter, status, headers = werkzeug.test.run_wsgi_app(
             self.application, environ, buffered=buffered
         )

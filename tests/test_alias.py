@@ -403,7 +403,10 @@ def test_environment_variable_enables_alias_process_wide(value: str) -> None:
         run_python(
             """
             import sys
-            assert "diota.alias" in sys.modules  # installed at start-up
+            # Installed at start-up, lazily: nothing of diota is imported
+            # until flask is looked up.
+            assert "diota_flask_alias" in sys.modules
+            assert "diota" not in sys.modules and "anyio" not in sys.modules
             import flask, flask.json.provider, diota
             assert flask is diota
             print(flask.json.provider.__name__)
@@ -412,6 +415,37 @@ def test_environment_variable_enables_alias_process_wide(value: str) -> None:
         )
     )
     assert out.strip() == "diota.json.provider"
+
+
+def test_environment_variable_answers_metadata_before_any_import() -> None:
+    out = check(
+        run_python(
+            """
+            import importlib.metadata, sys
+            print(importlib.metadata.version("Flask"))
+            assert "diota.alias" in sys.modules
+            import flask, diota
+            assert flask is diota
+            """,
+            alias_env="1",
+        )
+    )
+    assert out.strip() == "3.1.3"
+
+
+def test_environment_variable_keeps_pytest_warning_free(tmp_path: Path) -> None:
+    """A suite run with ``filterwarnings = error`` (Flask's, many
+    extensions') starts: the start-up hook imports none of the pytest
+    plugins diota depends on (anyio's) before pytest registers them."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
+    (tmp_path / "test_it.py").write_text(
+        "import flask\n\n\ndef test_it():\n    assert flask.Flask.__module__ == 'diota.app'\n"
+    )
+    result = run_python(
+        "", "-m", "pytest", "-q", "-p", "no:cacheprovider", alias_env="1", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
 
 
 @pytest.mark.parametrize("value", ["", "0", "false", "off", "no"])
@@ -490,6 +524,7 @@ def test_wheel_ships_the_pth_hook(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         assert "diota_flask_alias.pth" in names  # at the root: site reads it
+        assert "diota_flask_alias.py" in names  # what it imports
         assert "diota/alias.py" in names
         pth = zf.read("diota_flask_alias.pth").decode()
     assert pth.startswith("import ")

@@ -29,6 +29,9 @@ def _is_alias_distribution(name: str | None) -> bool:
     return name is not None and re.sub(r"[-_.]+", "-", name).lower() == _ALIAS
 
 
+_ANY = importlib.metadata.DistributionFinder.Context()
+
+
 class LazyAliasFinder(importlib.abc.MetaPathFinder):
     """Installs diota's ``flask`` alias the first time ``flask`` is looked up."""
 
@@ -56,9 +59,7 @@ class LazyAliasFinder(importlib.abc.MetaPathFinder):
 
     def find_distributions(
         self,
-        context: importlib.metadata.DistributionFinder.Context = (
-            importlib.metadata.DistributionFinder.Context()
-        ),
+        context: importlib.metadata.DistributionFinder.Context = _ANY,
     ) -> t.Iterable[importlib.metadata.Distribution]:
         if not _is_alias_distribution(context.name):
             return ()

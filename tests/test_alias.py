@@ -439,7 +439,8 @@ def test_environment_variable_keeps_pytest_warning_free(tmp_path: Path) -> None:
     plugins diota depends on (anyio's) before pytest registers them."""
     (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings = error\n")
     (tmp_path / "test_it.py").write_text(
-        "import flask\n\n\ndef test_it():\n    assert flask.Flask.__module__ == 'diota.app'\n"
+        "import flask\n\n\n"
+        "def test_it():\n    assert flask.Flask.__module__ == 'diota.app'\n"
     )
     result = run_python(
         "", "-m", "pytest", "-q", "-p", "no:cacheprovider", alias_env="1", cwd=tmp_path

@@ -99,7 +99,8 @@ class Spec:
     #: venv installs the baseline's whole resolved set with ``--no-deps``.
     no_deps: tuple[str, ...] = ()
     pytest_args: tuple[str, ...] = ()
-    #: pytest plugins the suite needs, loaded with ``-p`` (autoload stays off).
+    #: pytest plugins the suite needs, loaded with ``-p`` (autoload stays off);
+    #: ``cacheprovider`` keeps pytest's cache on.
     plugins: tuple[str, ...] = ()
     #: Extra environment; ``{redis_url}``, ``{redis_host}``, ``{redis_port}``
     #: and ``{suite_dir}`` are filled in.
@@ -112,6 +113,9 @@ class Spec:
     seconds: float = 10.0
     #: Seconds one test may take before it counts as hung.
     test_timeout: float = 60.0
+    #: Its runs must not overlap (the suite uses fixed ports, say): the two
+    #: modes run one after the other.
+    serial: bool = False
     counts: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -154,7 +158,7 @@ def parse_specs(text: str) -> list[Spec]:
                 values[name] = tuple(str(v) for v in values[name])
         values["env"] = {str(k): str(v) for k, v in values.get("env", {}).items()}
         spec = Spec(**values)
-        if set(spec.services) - SERVICES:
+        if {service.partition(":")[0] for service in spec.services} - SERVICES:
             raise MatrixError(f"{spec.name}: unknown services {spec.services}")
         if any(s.name == spec.name for s in specs):
             raise MatrixError(f"suite {spec.name!r} is listed twice")
@@ -298,21 +302,18 @@ def fetch_sdist(spec: Spec, cache: Path) -> Path:
     return found
 
 
-def _archive_members(archive: Path) -> tuple[list[str], t.Callable[[str], bytes]]:
-    """List an sdist's file names and return a reader for one of them."""
+def _read_archive(archive: Path) -> dict[str, bytes]:
+    """Every file of an sdist (small: a few MB at most), by name."""
     if archive.name.endswith(".zip"):
-        zf = zipfile.ZipFile(archive)
-        names = [i.filename for i in zf.infolist() if not i.is_dir()]
-        return names, zf.read
-    tar = tarfile.open(archive)
-    members = {m.name: m for m in tar.getmembers() if m.isfile()}
-
-    def read(name: str) -> bytes:
-        f = tar.extractfile(members[name])
-        assert f is not None
-        return f.read()
-
-    return list(members), read
+        with zipfile.ZipFile(archive) as zf:
+            return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+    files = {}
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            f = tar.extractfile(member) if member.isfile() else None
+            if f is not None:
+                files[member.name] = f.read()
+    return files
 
 
 def unpack_suite(spec: Spec, archive: Path, cache: Path) -> Path:
@@ -325,7 +326,8 @@ def unpack_suite(spec: Spec, archive: Path, cache: Path) -> Path:
     dest = cache / "suites" / spec.key
     if (dest / ".complete").is_file():
         return dest
-    names, read = _archive_members(archive)
+    files = _read_archive(archive)
+    names = list(files)
     top = names[0].split("/", 1)[0] + "/" if names else ""
     relative = [n[len(top) :] for n in names if n.startswith(top)]
     roots = spec.files if spec.files is not None else CONFIG_FILES
@@ -345,7 +347,7 @@ def unpack_suite(spec: Spec, archive: Path, cache: Path) -> Path:
             if ".." in Path(rel).parts:
                 raise MatrixError(f"{archive.name}: unsafe path {rel}")
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(read(top + rel))
+            target.write_bytes(files[top + rel])
         _ensure_pytest_config(tmp)
         (tmp / ".complete").write_text(spec.key, encoding="utf-8")
         tmp.rename(dest)
@@ -534,10 +536,13 @@ def _services(spec: Spec) -> cabc.Iterator[dict[str, str]]:
     """Start the services the suite needs; yield their placeholders."""
     with contextlib.ExitStack() as stack:
         values: dict[str, str] = {}
-        if "redis" in spec.services:
+        for service in spec.services:
+            # "redis" on a free port, or "redis:6360" where a suite expects it.
+            name, _, port = service.partition(":")
+            assert name == "redis"
             from redis_server import running_redis
 
-            server = stack.enter_context(running_redis())
+            server = stack.enter_context(running_redis(int(port) if port else None))
             values.update(
                 {
                     "{redis_url}": server.url,
@@ -568,6 +573,10 @@ def run_suite(
     result = harness.SuiteResult(mode=mode)
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
+    # Each run gets a copy of the tests: some suites write next to them
+    # (Flask-Migrate's a migrations/ directory and a database), and the
+    # two modes of a suite may run at the same time.
+    suite_dir = Path(shutil.copytree(suite_dir, out_dir / "suite", symlinks=True))
     events = out_dir / "events.jsonl"
     deselect = out_dir / "deselect.txt"
     config = pytest_config_file(suite_dir)
@@ -584,7 +593,13 @@ def run_suite(
             spec=spec,
             services=services,
         )
-        plugins = [arg for p in spec.plugins for arg in ("-p", p)]
+        # "cacheprovider" among the plugins keeps pytest's cache on (it is
+        # built in, off by default here: the suites' directories are copies).
+        plugins = [
+            arg for p in spec.plugins if p != "cacheprovider" for arg in ("-p", p)
+        ]
+        if "cacheprovider" not in spec.plugins:
+            plugins += ["-p", "no:cacheprovider"]
         while result.runs < max_runs:
             if _stop.is_set():
                 raise MatrixError("the run was interrupted")
@@ -593,7 +608,7 @@ def run_suite(
             result.logs.append(str(log_path))
             cmd = [
                 str(python), "-m", "pytest", spec.tests,
-                "-p", "diota_suite_plugin", "-p", "no:cacheprovider", *plugins,
+                "-p", "diota_suite_plugin", *plugins,
                 "-q", "-rN", "--color=no", "--continue-on-collection-errors",
                 f"--rootdir={suite_dir}", f"--basetemp={out_dir / 'tmp'}",
             ]  # fmt: skip
@@ -957,6 +972,10 @@ def run_matrix(
             f" in {sc.duration:.1f}s"
         )
 
+    def run_serially(spec: Spec, prepared: tuple[Path, Path, Baseline]) -> None:
+        for mode in modes:
+            run_one(spec, mode, prepared)
+
     build_pool = concurrent.futures.ThreadPoolExecutor(workers, "matrix-build")
     run_pool = concurrent.futures.ThreadPoolExecutor(workers, "matrix-run")
     try:
@@ -980,7 +999,10 @@ def run_matrix(
                         sc.mode = mode
                         scores.append(sc)
                 continue
-            runs += [run_pool.submit(run_one, spec, m, prepared) for m in modes]
+            if spec.serial:  # one job: its modes one after the other
+                runs.append(run_pool.submit(run_serially, spec, prepared))
+            else:
+                runs += [run_pool.submit(run_one, spec, m, prepared) for m in modes]
         for run in runs:
             run.result()
     except BaseException:

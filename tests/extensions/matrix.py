@@ -758,14 +758,19 @@ class Score:
 
 
 def score(
-    baseline: Baseline, result: harness.SuiteResult | None, error: str = ""
+    baseline: Baseline,
+    result: harness.SuiteResult | None,
+    error: str = "",
+    *,
+    mode: str = "",
 ) -> Score:
     """Score a diota run: how many of the tests passing on Flask pass too.
 
     A baseline test that diota's run did not collect (its module failed to
-    import, say) counts as not passed.
+    import, say) counts as not passed. Without a ``result`` (the suite did
+    not run, for ``error``), none passes.
     """
-    mode = result.mode if result else "?"
+    mode = result.mode if result else mode
     out = Score(baseline.name, mode, 0, len(baseline.passed), error=error)
     if result is None:
         reason = {"outcome": "suite error", "message": _first_line(error)}
@@ -940,6 +945,7 @@ def run_matrix(
     *,
     cache: Path | None = None,
     workers: int = 2,
+    budget: float | None = None,
     log: t.Callable[[str], None] = print,
 ) -> MatrixResult:
     """Run every suite in every mode against diota and score them.
@@ -947,9 +953,14 @@ def run_matrix(
     Venvs are built two at a time while suites already built run, two at a
     time, longest first; a suite that cannot be built or run scores zero
     with the reason, and the others go on.
+
+    :param budget: Seconds for the whole matrix. A run is cut short at the
+        end of it, and runs not started by then score zero, with the
+        reason: the caller's own timeout never has to kill the harness.
     """
     cache = cache or cache_dir()
     start = time.monotonic()
+    deadline = start + budget if budget else float("inf")
     _stop.clear()
     scores: list[Score] = []
     lock = threading.Lock()
@@ -958,12 +969,17 @@ def run_matrix(
     def run_one(spec: Spec, mode: str, prepared: tuple[Path, Path, Baseline]) -> None:
         python, suite_dir, baseline = prepared
         out_dir = cache / "results" / spec.name / mode
+        remaining = deadline - time.monotonic()
         try:
-            result = run_suite(spec, mode, python, suite_dir, out_dir)
+            if remaining < 5:
+                raise MatrixError(f"not run: the matrix's {budget:g}s were spent")
+            run_timeout = min(spec.run_timeout, remaining)
+            result = run_suite(
+                spec, mode, python, suite_dir, out_dir, run_timeout=run_timeout
+            )
             sc = score(baseline, result)
         except MatrixError as exc:
-            sc = score(baseline, None, str(exc))
-            sc.mode = mode
+            sc = score(baseline, None, str(exc), mode=mode)
         write_suite_report(spec, sc, out_dir)
         with lock:
             scores.append(sc)
@@ -995,9 +1011,7 @@ def run_matrix(
                             baseline = load_baseline(spec)
                         except MatrixError:
                             baseline = Baseline(spec.name, spec.version, "", [], {}, [])
-                        sc = score(baseline, None, str(exc))
-                        sc.mode = mode
-                        scores.append(sc)
+                        scores.append(score(baseline, None, str(exc), mode=mode))
                 continue
             if spec.serial:  # one job: its modes one after the other
                 runs.append(run_pool.submit(run_serially, spec, prepared))

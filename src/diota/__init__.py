@@ -102,7 +102,7 @@ if not t.TYPE_CHECKING:
         if name == "__version__":
             import warnings
 
-            from .alias import FLASK_API_VERSION
+            from ._flask_api import FLASK_API_VERSION
 
             warnings.warn(
                 "The '__version__' attribute is deprecated and will be removed"

@@ -44,15 +44,17 @@ import sys
 import typing as t
 from types import ModuleType
 
+from ._flask_api import FLASK_API_VERSION as FLASK_API_VERSION
+from ._flask_api import real_flask_location
+from ._flask_api import RealFlaskWarning as RealFlaskWarning
+from ._flask_api import warn_about_real_flask
+
 #: The module name that the alias provides.
 ALIAS = "flask"
 #: The package the alias resolves to.
 TARGET = "diota"
 #: The environment variable read by the ``.pth`` start-up hook.
 ENV_VAR = "DIOTA_FLASK_ALIAS"
-#: The Flask release whose public API diota implements. Reported as the
-#: version of the ``flask`` distribution while the alias is installed.
-FLASK_API_VERSION = "3.1.3"
 
 _FALSE_VALUES = frozenset({"", "0", "false", "no", "off"})
 
@@ -237,7 +239,8 @@ def install() -> AliasFinder:
 
     Safe to call more than once. Modules already imported under the
     ``flask`` name from elsewhere (a real Flask) are not replaced; install
-    the alias before anything imports Flask.
+    the alias before anything imports Flask. Warns
+    (:class:`RealFlaskWarning`) when real Flask is installed too.
 
     :return: The finder placed first on :data:`sys.meta_path`.
     """
@@ -249,6 +252,13 @@ def install() -> AliasFinder:
         # directory, which would load a second copy of ``diota.x``.
         sys.meta_path.insert(0, finder)
         importlib.invalidate_caches()
+        imported = sys.modules.get(ALIAS)
+        if imported is not None and getattr(imported, "__name__", None) != TARGET:
+            warn_about_real_flask(str(getattr(imported, "__file__", ALIAS)), True)
+        else:
+            location = real_flask_location()
+            if location is not None:
+                warn_about_real_flask(location)
     return finder
 
 

@@ -42,6 +42,7 @@ from werkzeug.wsgi import get_host as get_host
 
 from . import cli
 from . import typing as ft
+from ._flask_api import check_imported as check_real_flask_imported
 from ._interfaces import AppType
 from ._interfaces import mark_serves_both
 from ._responses import plain_response
@@ -376,6 +377,8 @@ class Flask(ServingHooks, _FileServing, App, metaclass=AppType):
         instance_relative_config: bool = False,
         root_path: str | None = None,
     ) -> None:
+        # An extension imported before the app may have brought real Flask.
+        check_real_flask_imported()
         super().__init__(
             import_name=import_name,
             static_url_path=static_url_path,
@@ -1185,6 +1188,8 @@ class Flask(ServingHooks, _FileServing, App, metaclass=AppType):
     async def _full_dispatch_request(self, call: Caller) -> Response:
         if not self._got_first_request:
             self._got_first_request = True
+            # Or one set up on the app after it was made (init_app).
+            check_real_flask_imported()
 
         ctx = _cv_request.get()
         try:

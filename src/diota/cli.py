@@ -34,9 +34,11 @@ from werkzeug import run_simple
 from werkzeug.serving import is_running_from_reloader
 from werkzeug.utils import import_string
 
+from ._flask_api import FLASK_API_VERSION
 from .globals import current_app
 from .helpers import get_debug_flag
 from .helpers import get_load_dotenv
+from .provide_flask import provide_flask_command
 
 if t.TYPE_CHECKING:
     import ssl
@@ -46,9 +48,6 @@ if t.TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
     from .app import Flask
-
-#: The Flask release whose public API diota implements; shown by ``--version``.
-_FLASK_API_VERSION = "3.1.3"
 
 #: Entry point groups scanned for plugin commands. ``flask.commands`` is
 #: what existing extensions register; ``diota.commands`` is diota's own.
@@ -360,7 +359,7 @@ def get_version(ctx: click.Context, param: click.Parameter, value: t.Any) -> Non
 
     click.echo(
         f"Python {platform.python_version()}\n"
-        f"Diota {diota_version} (Flask {_FLASK_API_VERSION} API)\n"
+        f"Diota {diota_version} (Flask {FLASK_API_VERSION} API)\n"
         f"Werkzeug {_dist_version('werkzeug')}",
         color=ctx.color,
     )
@@ -1176,6 +1175,9 @@ An application to load must be given with the '--app' option,
 in the current directory.
 """,
 )
+
+# diota's own: registering diota as the environment's flask distribution.
+cli.add_command(provide_flask_command)
 
 
 def main() -> None:

@@ -94,17 +94,25 @@ class _Exchange:
     async def send(self, message: dict[str, t.Any]) -> None:
         import anyio
 
+        streamed = bool(message.get("more_body"))
         if self.disconnect.is_set():
-            raise OSError("The test client closed the response.")
+            if streamed:
+                raise OSError("The test client closed the response.")
+            return  # as uvicorn does: what comes after a disconnect is dropped
         if message["type"] == "http.response.pathsend":
             with open(message["path"], "rb") as f:
                 message = {"type": "http.response.body", "body": f.read()}
         self.messages.append(message)
-        if not message.get("more_body"):
+        if not streamed and not _starts_a_stream(message):
             self._wake()
             return
-        # Back-pressure, as from a real socket: the app waits until the
-        # test has read this chunk (or closed the response).
+        # Back-pressure, as from a real socket, and as a WSGI body is only
+        # iterated when the server asks: after each streamed chunk, and
+        # after the start of a response of unknown length (a stream), the
+        # app waits until the test reads on (or closes the response). So
+        # when the test client hands a response back, nothing of the
+        # request runs any more: a stream is produced as the test reads it,
+        # and a response of known length was sent whole.
         self.taken = anyio.Event()
         self.blocked = True
         self._wake()
@@ -112,13 +120,11 @@ class _Exchange:
             await self.taken.wait()
         finally:
             self.blocked = False
-        if self.disconnect.is_set():
+        if streamed and self.disconnect.is_set():
             raise OSError("The test client closed the response.")
 
     async def settle(self) -> None:
-        """Wait until the app is done, or waits for the test to read a chunk
-        of a streamed body: nothing of the request still runs on another
-        thread when the test client hands the response back."""
+        """Wait until the app is done, or waits for the test to read on."""
         import anyio
 
         while not (self.finished or self.blocked):
@@ -144,6 +150,13 @@ class _Exchange:
         if self.taken is not None:
             self.taken.set()
         await self.app_done.wait()
+
+
+def _starts_a_stream(message: dict[str, t.Any]) -> bool:
+    """Whether ``message`` starts a response whose length is not known."""
+    if message["type"] != "http.response.start":
+        return False
+    return not any(name.lower() == b"content-length" for name, _ in message["headers"])
 
 
 class _Runner:

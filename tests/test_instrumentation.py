@@ -338,3 +338,44 @@ def test_nothing_runs_after_the_response_is_returned(
         client.get(path)  # the body is not read
         assert events[-1] == path
     assert events == ["/", "/async"]
+
+
+class _PlainAwaitable:
+    """What some servers' native ``send`` returns: ``__await__`` gives a
+    plain iterator (no ``send``/``throw``), as granian's does."""
+
+    def __init__(self, sent: list[dict[str, t.Any]], message: dict[str, t.Any]) -> None:
+        sent.append(message)
+
+    def __await__(self) -> t.Any:
+        return iter(())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("send_kind", ["suspends", "plain iterator"])
+async def test_response_start_with_any_server_send(send_kind: str) -> None:
+    app = diota.Flask(__name__)
+    app.add_url_rule("/", "index", lambda: "ok")
+    sent: list[dict[str, t.Any]] = []
+    paths: list[str | None] = []
+
+    def send(message: dict[str, t.Any]) -> t.Any:
+        paths.append(request.path if diota.has_request_context() else None)
+        if send_kind == "plain iterator":
+            return _PlainAwaitable(sent, message)
+
+        async def suspending() -> None:
+            await anyio.sleep(0)  # a real suspension, passed to the task
+            sent.append(message)
+
+        return suspending()
+
+    async def receive() -> dict[str, t.Any]:
+        return {"type": "http.request"}
+
+    with anyio.fail_after(5):
+        await app(_http_scope("/"), receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[1]["body"] == b"ok"
+    # The start is sent in the request's context; the body after it ended.
+    assert paths == ["/", None]

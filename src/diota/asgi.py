@@ -371,14 +371,21 @@ async def _send_in(context: contextvars.Context, send: Send, message: Message) -
     this works on any event loop.
     """
     steps = context.run(send, message).__await__()
+    # Some servers' native awaitables (granian's) are plain iterators.
+    step = getattr(steps, "send", None)
     value: t.Any = None
     error: BaseException | None = None
     while True:
         try:
-            if error is None:
-                yielded = context.run(steps.send, value)
+            if error is not None:
+                throw = getattr(steps, "throw", None)
+                if throw is None:
+                    raise error
+                yielded = context.run(throw, error)
+            elif step is not None:
+                yielded = context.run(step, value)
             else:
-                yielded = context.run(steps.throw, error)
+                yielded = context.run(next, steps)
         except StopIteration:
             return
         error = None

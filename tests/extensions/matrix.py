@@ -1186,7 +1186,10 @@ def main(argv: t.Sequence[str] | None = None) -> int:
     parser.add_argument("--update-gate", action="store_true", help="raise gate.toml")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    specs = load_specs(names=args.suite)
+    try:
+        specs = load_specs(names=args.suite)
+    except MatrixError as exc:
+        parser.error(str(exc))
     cache = cache_dir()
 
     if args.baseline:

@@ -113,6 +113,10 @@ class Spec:
     seconds: float = 10.0
     #: Seconds one test may take before it counts as hung.
     test_timeout: float = 60.0
+    #: The tests ship inside the package and import themselves from it
+    #: (``flask_admin.tests``): ``tests`` is then a directory of the
+    #: *installed* distribution, run in place; only the config is unpacked.
+    installed: bool = False
     #: Its runs must not overlap (the suite uses fixed ports, say): the two
     #: modes run one after the other.
     serial: bool = False
@@ -331,13 +335,14 @@ def unpack_suite(spec: Spec, archive: Path, cache: Path) -> Path:
     top = names[0].split("/", 1)[0] + "/" if names else ""
     relative = [n[len(top) :] for n in names if n.startswith(top)]
     roots = spec.files if spec.files is not None else CONFIG_FILES
+    prefix = spec.tests.rstrip("/") + "/"
+    if not any(rel.startswith(prefix) for rel in relative):
+        raise MatrixError(f"{archive.name} has no {spec.tests}/")
     wanted = [
         rel
         for rel in relative
-        if rel.startswith(spec.tests.rstrip("/") + "/") or rel in roots
+        if rel in roots or (rel.startswith(prefix) and not spec.installed)
     ]
-    if not any(rel.startswith(spec.tests.rstrip("/") + "/") for rel in wanted):
-        raise MatrixError(f"{archive.name} has no {spec.tests}/")
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(dest, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=".unpack-", dir=dest.parent))
@@ -438,6 +443,19 @@ def inspect_venv(python: Path) -> dict[str, t.Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIOTA_")}
     out = _run([str(python), "-c", _INSPECT], timeout=60, env=env)
     return t.cast("dict[str, t.Any]", json.loads(out.strip().splitlines()[-1]))
+
+
+def site_packages(python: Path) -> Path:
+    """The venv's ``purelib`` directory, where distributions are installed."""
+    out = _run(
+        [
+            str(python),
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ],
+        timeout=60,
+    )
+    return Path(out.strip().splitlines()[-1])
 
 
 def _without_flask(packages: cabc.Iterable[str]) -> list[str]:
@@ -581,6 +599,11 @@ def run_suite(
     deselect = out_dir / "deselect.txt"
     config = pytest_config_file(suite_dir)
     timeout = run_timeout or spec.run_timeout
+    # Node ids are relative to the root directory: the same on Flask and on
+    # diota either way (site-packages/flask_admin/tests/x.py is
+    # flask_admin/tests/x.py).
+    rootdir = site_packages(python) if spec.installed else suite_dir
+    tests = rootdir / spec.tests
     start = time.monotonic()
     with _services(spec) as services:
         env = _child_env(
@@ -607,10 +630,10 @@ def run_suite(
             log_path = out_dir / f"pytest-{result.runs}.log"
             result.logs.append(str(log_path))
             cmd = [
-                str(python), "-m", "pytest", spec.tests,
+                str(python), "-m", "pytest", str(tests),
                 "-p", "diota_suite_plugin", *plugins,
                 "-q", "-rN", "--color=no", "--continue-on-collection-errors",
-                f"--rootdir={suite_dir}", f"--basetemp={out_dir / 'tmp'}",
+                f"--rootdir={rootdir}", f"--basetemp={out_dir / 'tmp'}",
             ]  # fmt: skip
             if config is not None:
                 cmd.append(f"-c={config}")

@@ -173,6 +173,7 @@ def test_gate_ratchets_up_only_to_figures_reached(tmp_path: Path) -> None:
         passed={"a": {"wsgi": 10, "asgi": 9}},
         min_ratio={"wsgi": 0.5},
         asgi_exceptions={"a": {"t.py::x": "reads request after the request"}},
+        aggregate_suites=["a"],
     )
     scores = [_score("a", "wsgi", 8, 20), _score("a", "asgi", 12, 20)]
     scores += [_score("b", "wsgi", 3, 4)]
@@ -187,6 +188,7 @@ def test_gate_ratchets_up_only_to_figures_reached(tmp_path: Path) -> None:
     # reached over the new set of suites.
     grown = matrix.ratchet(full, scores, full=True)
     assert grown.min_ratio["wsgi"] == 0.4583
+    assert grown.aggregate_suites == ["a", "b"]
 
     path = tmp_path / "gate.toml"
     path.write_text(matrix.dump_gate(full))

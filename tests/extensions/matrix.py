@@ -35,7 +35,10 @@ import collections.abc as cabc
 import concurrent.futures
 import contextlib
 import dataclasses
+import functools
 import hashlib
+import heapq
+import itertools
 import json
 import os
 import re
@@ -842,6 +845,8 @@ class Gate:
     #: suite -> node id -> why it does not pass in ASGI mode only (it reads
     #: the request context after the request ended). Kept by hand.
     asgi_exceptions: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    #: The suites ``min_ratio`` was reached over.
+    aggregate_suites: list[str] = dataclasses.field(default_factory=list)
 
     def floor(self, suite: str, mode: str) -> int:
         return self.passed.get(suite, {}).get(mode, 0)
@@ -850,7 +855,9 @@ class Gate:
 def parse_gate(text: str) -> Gate:
     data = tomllib.loads(text)
     gate = Gate()
-    gate.min_ratio = {m: float(v) for m, v in data.get("aggregate", {}).items()}
+    table = data.get("aggregate", {})
+    gate.min_ratio = {m: float(table[m]) for m in MODES if m in table}
+    gate.aggregate_suites = [str(name) for name in table.get("suites", [])]
     for suite, table in data.get("suite", {}).items():
         gate.passed[suite] = {m: int(table[m]) for m in MODES if m in table}
         exceptions = table.get("asgi_exceptions", {})
@@ -888,6 +895,8 @@ def _toml_str(value: str) -> str:
 def dump_gate(gate: Gate) -> str:
     lines = [_GATE_HEADER.format(flask=FLASK_VERSION), "[aggregate]"]
     lines += [f"{m} = {gate.min_ratio[m]:.4f}" for m in MODES if m in gate.min_ratio]
+    lines += ["# over these suites:", "suites = ["]
+    lines += [f"    {_toml_str(name)}," for name in gate.aggregate_suites] + ["]"]
     for suite in sorted(set(gate.passed) | set(gate.asgi_exceptions)):
         lines += ["", f"[suite.{suite}]"]
         modes = gate.passed.get(suite, {})
@@ -906,10 +915,6 @@ def ratchet(gate: Gate, scores: cabc.Iterable[Score], *, full: bool) -> Gate:
     rounded down to four places so the stored figure never exceeds it.
     """
     scores = list(scores)
-    # A suite new to the gate changes what the aggregate is taken over: it
-    # starts again from the figure reached, rather than from one reached
-    # over other suites.
-    new_suites = {sc.suite for sc in scores} - set(gate.passed)
     passed = {s: dict(m) for s, m in gate.passed.items()}
     for sc in scores:
         if sc.error:
@@ -917,15 +922,23 @@ def ratchet(gate: Gate, scores: cabc.Iterable[Score], *, full: bool) -> Gate:
         modes = passed.setdefault(sc.suite, {})
         modes[sc.mode] = max(modes.get(sc.mode, 0), sc.passed)
     min_ratio = dict(gate.min_ratio)
+    suites = list(gate.aggregate_suites)
     if full:
+        # Another set of suites (one added, one dropped) changes what the
+        # aggregate is taken over: it starts again from the figure reached.
+        scored = sorted({sc.suite for sc in scores})
+        if scored != sorted(suites):
+            min_ratio, suites = {}, scored
         for mode in {sc.mode for sc in scores}:
             got, total = aggregate(scores, mode)
             if total:
                 reached = int(got / total * 10_000) / 10_000
-                old = 0.0 if new_suites else min_ratio.get(mode, 0.0)
-                min_ratio[mode] = max(old, reached)
+                min_ratio[mode] = max(min_ratio.get(mode, 0.0), reached)
     return Gate(
-        passed, min_ratio, {k: dict(v) for k, v in gate.asgi_exceptions.items()}
+        passed,
+        min_ratio,
+        {k: dict(v) for k, v in gate.asgi_exceptions.items()},
+        suites,
     )
 
 
@@ -1011,8 +1024,33 @@ def run_matrix(
             f" in {sc.duration:.1f}s"
         )
 
-    def run_serially(spec: Spec, prepared: tuple[Path, Path, Baseline]) -> None:
-        for mode in modes:
+    # Runs ready to start, longest first. Each task submitted to the run pool
+    # takes the longest one pending when a worker frees (not the one it was
+    # submitted for): a long suite whose venv is ready late still starts
+    # before the short ones, and the two workers finish close together.
+    pending: list[tuple[float, int, t.Callable[[], None]]] = []
+    sequence = itertools.count()  # ties: first ready, first run
+
+    def run_longest() -> None:
+        with lock:
+            job = heapq.heappop(pending)[2]
+        job()
+
+    def queue_runs(spec: Spec, prepared: tuple[Path, Path, Baseline]) -> int:
+        if spec.serial:  # one job: its modes one after the other
+            jobs = [(spec.seconds * len(modes), modes)]
+        else:
+            jobs = [(spec.seconds, [mode]) for mode in modes]
+        with lock:
+            for seconds, job_modes in jobs:
+                job = functools.partial(run_modes, spec, job_modes, prepared)
+                heapq.heappush(pending, (-seconds, next(sequence), job))
+        return len(jobs)
+
+    def run_modes(
+        spec: Spec, job_modes: cabc.Sequence[str], prepared: tuple[Path, Path, Baseline]
+    ) -> None:
+        for mode in job_modes:
             run_one(spec, mode, prepared)
 
     build_pool = concurrent.futures.ThreadPoolExecutor(workers, "matrix-build")
@@ -1036,10 +1074,8 @@ def run_matrix(
                             baseline = Baseline(spec.name, spec.version, "", [], {}, [])
                         scores.append(score(baseline, None, str(exc), mode=mode))
                 continue
-            if spec.serial:  # one job: its modes one after the other
-                runs.append(run_pool.submit(run_serially, spec, prepared))
-            else:
-                runs += [run_pool.submit(run_one, spec, m, prepared) for m in modes]
+            for _ in range(queue_runs(spec, prepared)):
+                runs.append(run_pool.submit(run_longest))
         for run in runs:
             run.result()
     except BaseException:

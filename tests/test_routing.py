@@ -926,3 +926,14 @@ def test_slash_redirects_follow_each_request_host_and_query(
     assert first.status_code == second.status_code == 308
     assert first.headers["Location"] == "http://one.test/folder/?x=1"
     assert second.headers["Location"] == "http://two.test/folder/?y=2"
+
+
+def test_rule_added_after_a_remembered_404_is_matched(
+    app: diota.Flask, client: t.Any
+) -> None:
+    """A path answered 404 (and remembered) is matched once a rule for it
+    is added, even when building a URL updated the map in between."""
+    with app.test_request_context("/late"):  # matched, and remembered: 404
+        app.add_url_rule("/late", "late", lambda: "here")
+        assert diota.url_for("late") == "/late"  # updates the map
+    assert client.get("/late").data == b"here"

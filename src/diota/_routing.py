@@ -138,10 +138,20 @@ def remembered_match(url_map: Map, subdomain: str, path: str, method: str) -> t.
     (see :class:`CachingMapAdapter`): ``(rule, arguments)``, ``(None,
     None)`` for a 404, ``(None, allowed methods)`` for a 405; ``None`` when
     not known."""
-    cache = url_map.__dict__.get("_diota_matches")
-    if cache is None or url_map._remap:
+    cache = _matches(url_map)
+    if cache is None:
         return None
     return cache.get((subdomain, path, method, False))
+
+
+def _matches(url_map: Map) -> dict[tuple[t.Any, ...], _Match] | None:
+    """The remembered matches of ``url_map``, while they still hold: not
+    after a rule was added. (``_remap`` alone does not tell: building a URL
+    updates the map and clears it.)"""
+    entry = url_map.__dict__.get("_diota_matches")
+    if entry is None or url_map._remap or entry[0] != len(url_map._rules):
+        return None
+    return entry[1]  # type: ignore[no-any-return]
 
 
 # What a path and method matched: (rule, arguments), or the error to raise
@@ -172,10 +182,10 @@ class CachingMapAdapter(MapAdapter):
                 path_info, method, return_rule, query_args, websocket
             )
         url_map = self.map
-        cache: dict[tuple[t.Any, ...], _Match] | None
-        cache = url_map.__dict__.get("_diota_matches")
-        if cache is None or url_map._remap:
-            cache = url_map.__dict__["_diota_matches"] = {}
+        cache = _matches(url_map)
+        if cache is None:
+            cache = {}
+            url_map.__dict__["_diota_matches"] = (len(url_map._rules), cache)
         key = (self.subdomain, self.path_info, self.default_method, self.websocket)
         found = cache.get(key)
         if found is None:

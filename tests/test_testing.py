@@ -9,6 +9,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.test import EnvironBuilder as WerkzeugEnvironBuilder
 from werkzeug.wrappers import Request as BaseRequest
 
+import diota
 import diota.testing
 from diota import Blueprint
 from diota import Flask
@@ -426,3 +427,32 @@ def test_cli_runner_custom_obj(app: Flask) -> None:
 
     app.test_cli_runner().invoke(hello, obj=ScriptInfo(create_app=create_app))
     assert created == [app]
+
+
+def test_response_header_names_as_the_app_wrote_them(
+    app: diota.Flask, client: t.Any
+) -> None:
+    """As Flask's test client gives them, on every interface (ASGI itself
+    lowercases header names)."""
+
+    @app.get("/")
+    def index() -> diota.Response:
+        response = diota.make_response("ok")
+        response.headers["X-RateLimit-Limit"] = "10"
+        response.headers["WWW-Authenticate"] = 'Basic realm="x"'
+        response.set_cookie("a", "1")
+        return response
+
+    @app.get("/stream")
+    def stream() -> diota.Response:
+        return diota.Response(iter(["a", "b"]), headers={"X-Streamed-By": "diota"})
+
+    names = [name for name, _ in client.get("/").headers.items()]
+    assert names == [
+        "Content-Type",
+        "Content-Length",
+        "X-RateLimit-Limit",
+        "WWW-Authenticate",
+        "Set-Cookie",
+    ]
+    assert ("X-Streamed-By", "diota") in client.get("/stream").headers.items()

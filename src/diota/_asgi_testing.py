@@ -319,17 +319,30 @@ def run_asgi_app(
 
     runner.call(exchange.settle)
     status = start["status"]
-    headers = Headers(
-        [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in start.get("headers", ())
-        ]
-    )
+    headers = Headers(_as_written(start))
     body = _Body(runner, exchange, [], more=True)
     if buffered:
         chunks = list(body)
         return chunks, _status_line(status), headers
     return body, _status_line(status), headers
+
+
+def _as_written(start: dict[str, t.Any]) -> list[tuple[str, str]]:
+    """The response start's headers, names as the app wrote them (as
+    Flask's test client gives them; ASGI lowercases them): from diota's own
+    record of them where the start carries it, else capitalized."""
+    written = {name.lower(): name for name, _ in start.get("diota.headers", ())}
+    headers = []
+    for raw_name, raw_value in start.get("headers", ()):
+        name = raw_name.decode("latin-1")
+        headers.append(
+            (written.get(name) or _capitalized(name), raw_value.decode("latin-1"))
+        )
+    return headers
+
+
+def _capitalized(name: str) -> str:
+    return "-".join(part[:1].upper() + part[1:] for part in name.split("-"))
 
 
 def _status_line(status: int) -> str:

@@ -533,9 +533,8 @@ async def send_response(
         chunks = _plain_body(response, request.method)
         if chunks is not None:
             listed = response.headers
-            encoded = _encode_headers(
-                listed._list if type(listed) is Headers else listed
-            )
+            pairs = listed._list if type(listed) is Headers else listed
+            encoded = _encode_headers(pairs)
             if _sendable_as_is(encoded):
                 await _start(
                     context,
@@ -544,6 +543,7 @@ async def send_response(
                         "type": "http.response.start",
                         "status": response._status_code,
                         "headers": encoded,
+                        _HEADER_NAMES: pairs,
                     },
                 )
                 await send(
@@ -569,6 +569,7 @@ async def send_response(
             "type": "http.response.start",
             "status": status_code,
             "headers": _encode_headers(headers),
+            _HEADER_NAMES: headers,
         },
     )
     if isinstance(app_iter, (list, tuple)):
@@ -583,6 +584,12 @@ async def send_response(
         await send({"type": "http.response.body", "body": data})
         return
     await _send_sync_iterable(app_iter, receive, send, runtime)
+
+
+#: A private key of diota's response start messages: the headers as the
+#: app wrote them (ASGI lowercases names). Servers ignore it; diota's
+#: in-process test client gives tests the names as Flask's client would.
+_HEADER_NAMES = "diota.headers"
 
 
 def _noop() -> None:
@@ -716,14 +723,15 @@ async def _send_async_body(
     context: contextvars.Context | None = None,
 ) -> None:
     status_code = response.status_code
-    headers = response.get_wsgi_headers(environ)
+    headers = response.get_wsgi_headers(environ).to_wsgi_list()
     await _start(
         context,
         send,
         {
             "type": "http.response.start",
             "status": status_code,
-            "headers": _encode_headers(headers.to_wsgi_list()),
+            "headers": _encode_headers(headers),
+            _HEADER_NAMES: headers,
         },
     )
     iterator = body.__aiter__()

@@ -456,3 +456,42 @@ def test_response_header_names_as_the_app_wrote_them(
         "Set-Cookie",
     ]
     assert ("X-Streamed-By", "diota") in client.get("/stream").headers.items()
+
+
+def test_sync_views_run_in_the_tests_thread(app: diota.Flask, client: t.Any) -> None:
+    """As with Flask's client, in every mode: what a test made bound to its
+    thread (an in-memory SQLite database, a thread-local) is there in the
+    view, its hooks and its streamed body. Under an ASGI server they run in
+    worker threads; the in-process client runs them in the waiting test's."""
+    import sqlite3
+    import threading
+
+    local = threading.local()
+    local.user = "ada"
+    db = sqlite3.connect(":memory:")  # refuses use from another thread
+    db.execute("create table t (name text)")
+    db.execute("insert into t values ('row')")
+
+    @app.before_request
+    def before() -> None:
+        diota.g.user = local.user
+
+    @app.get("/")
+    def index() -> str:
+        (name,) = db.execute("select name from t").fetchone()
+        return f"{diota.g.user} {name}"
+
+    @app.get("/stream")
+    def stream() -> diota.Response:
+        def rows() -> t.Iterator[str]:
+            yield from (name for (name,) in db.execute("select name from t"))
+
+        return diota.Response(rows())
+
+    @app.get("/async")
+    async def async_index() -> str:
+        return diota.g.user  # type: ignore[no-any-return]
+
+    assert client.get("/").data == b"ada row"
+    assert client.get("/stream").data == b"row"
+    assert client.get("/async").data == b"ada"

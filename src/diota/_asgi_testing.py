@@ -19,6 +19,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ._scope import scope_from_environ
+from .concurrency import caller_thread
+from .concurrency import CallerThread
 from .concurrency import process_loop
 
 if t.TYPE_CHECKING:  # pragma: no cover
@@ -162,7 +164,7 @@ def _starts_a_stream(message: dict[str, t.Any]) -> bool:
 class _Runner:
     """Runs coroutines of one exchange on the chosen backend's loop."""
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, in_caller_thread: bool = False) -> None:
         if backend not in BACKENDS:
             raise ValueError(
                 f"Unknown ASGI test backend {backend!r}; use one of {BACKENDS}."
@@ -171,8 +173,30 @@ class _Runner:
         # The caller's context variables (an app context a test pushed) are
         # visible to the request, as they are under WSGI.
         self.context = contextvars.copy_context()
+        self.caller: CallerThread | None = None
+        if in_caller_thread:
+            # The request's sync work runs in this (the test's) thread, as
+            # with Flask's client; the loop runs in a thread of its own.
+            self.caller = CallerThread()
+            self.context.run(caller_thread.set, self.caller)
+            if backend == "asyncio":
+                process_loop.use_thread()
 
     def call(self, func: t.Callable[..., cabc.Awaitable[t.Any]], *args: t.Any) -> t.Any:
+        if self.caller is not None:
+            if self.backend == "asyncio":
+                import asyncio
+
+                future = self.context.run(
+                    asyncio.run_coroutine_threadsafe,
+                    _as_coroutine(func, *args),
+                    process_loop.loop,
+                )
+            else:
+                future = _trio_portal().start_task_soon(
+                    _in_context, self.context, func, *args
+                )
+            return self.caller.wait(future)
         if self.backend == "asyncio":
             return self.context.run(process_loop.run, _as_coroutine(func, *args))
         return _trio_portal().call(_in_context, self.context, func, *args)
@@ -305,7 +329,7 @@ def run_asgi_app(
     thread; on trio on one loop kept in a thread of its own. Loop-bound
     resources persist between requests either way.
     """
-    runner = _Runner(backend)
+    runner = _Runner(backend, in_caller_thread=True)
     exchange = _Exchange(asgi_app, scope_from_environ(environ), _read_input(environ))
     runner.call(exchange.setup)
     runner.start(exchange.run_app)

@@ -33,10 +33,11 @@ from ._scope import ScopeSource
 from .concurrency import _in_asgi_worker
 from .concurrency import async_caller
 from .concurrency import Caller
+from .concurrency import caller_thread
 from .concurrency import drive
 from .concurrency import ROUTE_NO_USER_CODE
 from .concurrency import ROUTE_SYNC
-from .concurrency import run_in_worker_thread
+from .concurrency import run_request_work
 from .ctx import RequestContext
 from .globals import _cv_app
 from .mounts import find_mount
@@ -211,7 +212,7 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
             # Nothing can block: the sync driver finishes it on the loop.
             response, context = _run_sync(app, ctx, on_finish)
         elif kind == ROUTE_SYNC:
-            response, context = await run_in_worker_thread(
+            response, context = await run_request_work(
                 runtime.limiter, _run_sync, app, ctx, on_finish
             )
         else:
@@ -222,6 +223,9 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
         await send_response(response, request, scope, receive, send, runtime, context)
         ctx._responded = True
         if ctx._background_tasks:
+            # Not in a test's thread (see CallerThread): the test does not
+            # wait for them there.
+            caller_thread.set(None)
             # In this task: the server keeps it alive after the response.
             await app._background.run_after_response(
                 ctx._background_tasks, runtime.call
@@ -701,7 +705,11 @@ async def _send_sync_iterable(
     def step() -> t.Any:
         return next(iterator, _END)
 
+    caller = caller_thread.get()
+
     async def next_chunk() -> t.Any:
+        if caller is not None:  # the in-process test client's thread
+            return await caller.run(context.run, step)
         return await anyio.to_thread.run_sync(
             context.run, step, limiter=runtime.limiter
         )

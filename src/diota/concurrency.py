@@ -23,6 +23,7 @@ import concurrent.futures
 import contextvars
 import functools
 import inspect
+import queue
 import threading
 import types
 import typing as t
@@ -347,6 +348,56 @@ async def _await(awaitable: cabc.Awaitable[T]) -> T:
     return await awaitable
 
 
+class CallerThread:
+    """Runs the sync work of requests in the thread that waits for them.
+
+    diota's in-process ASGI test client sets one (:data:`caller_thread`) for
+    the requests it drives: their ``def`` views, hooks and sync bodies run in
+    the test's own thread, as with Flask's test client, while the async
+    side runs on the client's loop thread. So what a test made bound to its
+    thread (an in-memory SQLite database, a ``threading.local``) is there in
+    the view. The test thread serves the work while it waits for a response
+    (:meth:`wait`).
+    """
+
+    def __init__(self) -> None:
+        self._work: queue.SimpleQueue[t.Callable[[], None] | None] = queue.SimpleQueue()
+
+    async def run(self, func: t.Callable[..., T], *args: t.Any) -> T:
+        """Run ``func(*args)`` in the waiting thread and return its result."""
+        import anyio.to_thread
+
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def work() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                future.set_result(func(*args))
+            except BaseException as e:
+                future.set_exception(e)
+
+        self._work.put(work)
+        # Waited for off the loop, on either async library.
+        return await anyio.to_thread.run_sync(future.result)
+
+    def wait(self, future: concurrent.futures.Future[T]) -> T:
+        """Serve work until ``future`` (a request's step) is done."""
+        future.add_done_callback(lambda _: self._work.put(None))
+        while not future.done():
+            work = self._work.get()
+            if work is not None:
+                work()
+        return future.result()
+
+
+#: Set by the in-process ASGI test client: where a request's sync work runs
+#: instead of a worker thread.
+caller_thread: contextvars.ContextVar[CallerThread | None] = contextvars.ContextVar(
+    "diota.caller_thread", default=None
+)
+
+
 async def run_in_worker_thread(
     limiter: t.Any, func: t.Callable[..., T], /, *args: t.Any, **kwargs: t.Any
 ) -> T:
@@ -380,6 +431,23 @@ async def run_in_worker_thread(
             except asyncio.CancelledError:
                 pass
         raise
+
+
+async def run_request_work(
+    limiter: t.Any, func: t.Callable[..., T], /, *args: t.Any
+) -> T:
+    """Run a request's own sync work (its ``def`` views, hooks, handlers):
+    in a worker thread (:func:`run_in_worker_thread`), or in the waiting
+    test's thread under the in-process ASGI test client
+    (:class:`CallerThread`)."""
+    caller = caller_thread.get()
+    if caller is not None:
+        context = contextvars.copy_context()
+        import anyio.lowlevel
+
+        context.run(_in_asgi_worker.set, anyio.lowlevel.current_token())
+        return await caller.run(context.run, func, *args)
+    return await run_in_worker_thread(limiter, func, *args)
 
 
 # CapacityLimiter -> the thread pool standing for it on asyncio.
@@ -431,7 +499,9 @@ async def _in_worker_thread(
 ) -> t.Any:
     """The async seam's call of a ``def`` callable: in a worker thread, and
     a coroutine it returns awaited here."""
-    rv = await run_in_worker_thread(limiter, func, *args, **kwargs)
+    if kwargs:
+        func = functools.partial(func, **kwargs)
+    rv = await run_request_work(limiter, func, *args)
     if type(rv) is types.CoroutineType:
         return await rv
     return rv

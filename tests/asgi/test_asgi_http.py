@@ -298,13 +298,13 @@ async def test_worker_threads_only_where_user_code_runs(
     import diota.asgi
 
     hops: list[str] = []
-    original = diota.asgi.run_in_worker_thread
+    original = diota.asgi.run_request_work
 
     async def counting(*args: t.Any, **kwargs: t.Any) -> t.Any:
         hops.append("hop")
         return await original(*args, **kwargs)
 
-    monkeypatch.setattr(diota.asgi, "run_in_worker_thread", counting)
+    monkeypatch.setattr(diota.asgi, "run_request_work", counting)
 
     @asgi_app.route("/sync")
     def sync_view() -> str:

@@ -72,7 +72,7 @@ PLUGIN_DIR = TESTS_DIR / "flask_suite"  # diota_suite_plugin, the events recorde
 FLASK_VERSION = "3.1.3"
 MODES = ("wsgi", "asgi")
 #: Bumped when the way venvs are built changes, so that old ones are rebuilt.
-VENV_SCHEME = 1
+VENV_SCHEME = 3
 #: Root files of an sdist that configure pytest, unpacked next to the tests
 #: unless the spec names its own list.
 CONFIG_FILES = ("pyproject.toml", "setup.cfg", "pytest.ini", "tox.ini", "conftest.py")
@@ -402,6 +402,9 @@ def _ensure_pytest_config(suite_dir: Path) -> None:
 def _pip(python: Path, *args: str, timeout: float = 600) -> str:
     # The harness's own pip installs into the target (``--python``), so the
     # venvs are made without pip of their own: faster, and one pip version.
+    # Installs are --no-compile: compiling every module of boto3 or
+    # SQLAlchemy costs more than compiling, once, what the tests import (the
+    # test processes write the bytecode to the venv).
     return _run(
         [
             sys.executable, "-m", "pip", "--python", str(python),
@@ -465,15 +468,59 @@ def _without_flask(packages: cabc.Iterable[str]) -> list[str]:
     return [p for p in packages if _normalize(p.split("==")[0]) != "flask"]
 
 
+_closure_lock = threading.Lock()
+_closures: dict[str, list[str]] = {}
+
+
+def diota_dependencies() -> list[str]:
+    """diota's dependencies and theirs, pinned as pip resolves them now.
+
+    Resolved once per process (``pip install --dry-run --report``, which
+    needs no build), so that each venv then takes a single pip run without
+    any resolution.
+    """
+    text = (REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    with _closure_lock:
+        if text not in _closures:
+            requirements = tomllib.loads(text)["project"]["dependencies"]
+            with tempfile.TemporaryDirectory() as tmp:
+                report = Path(tmp) / "report.json"
+                _run(
+                    [
+                        sys.executable, "-m", "pip", "install", "--dry-run",
+                        "--ignore-installed", "--quiet", "--disable-pip-version-check",
+                        "--report", str(report), *requirements,
+                    ],
+                    timeout=300,
+                )  # fmt: skip
+                data = json.loads(report.read_text(encoding="utf-8"))
+            _closures[text] = [
+                f"{item['metadata']['name']}=={item['metadata']['version']}"
+                for item in data["install"]
+            ]
+        return list(_closures[text])
+
+
+def _merge_pins(*groups: cabc.Iterable[str]) -> list[str]:
+    """``name==version`` pins, later groups winning for the same name."""
+    merged: dict[str, str] = {}
+    for group in groups:
+        for pin in group:
+            merged[_normalize(pin.split("==")[0])] = pin
+    return list(merged.values())
+
+
 def build_diota_venv(spec: Spec, baseline: Baseline, cache: Path) -> Path:
     """Return the python of the suite's diota venv, built if need be.
 
-    diota goes in editable, with its own dependencies; then every package of
-    the baseline's environment except Flask, at the baseline's versions and
-    without dependencies (some of them depend on Flask, which must not be
-    pulled in). A marker records what the venv was built from; it is
-    reused while the spec, the baseline's packages and diota's
-    ``pyproject.toml`` are unchanged.
+    One pip run, without dependencies: diota in editable mode, with its
+    dependencies as resolved by :func:`diota_dependencies`, and every
+    package of the baseline's environment except Flask, at the baseline's
+    versions (which win where both name a package: they are what the
+    suite passed with on Flask). Nothing is resolved, so nothing can pull
+    in Flask, though some of the packages depend on it. A marker records
+    what the venv was built from; it is reused while the spec, the
+    baseline's packages and diota's ``pyproject.toml`` are unchanged.
     """
     venv = cache / "venvs" / spec.key
     python = venv / "bin" / "python"
@@ -492,10 +539,11 @@ def build_diota_venv(spec: Spec, baseline: Baseline, cache: Path) -> Path:
                 return python
     marker.unlink(missing_ok=True)
     python = _make_venv(venv)
-    pins = _without_flask(baseline.packages)
-    _pip(python, "install", "--quiet", "-e", str(REPO_ROOT))
-    if pins:
-        _pip(python, "install", "--quiet", "--no-deps", *pins)
+    pins = _merge_pins(diota_dependencies(), _without_flask(baseline.packages))
+    _pip(
+        python, "install", "--quiet", "--no-compile", "--no-deps",
+        "-e", str(REPO_ROOT), *pins,
+    )  # fmt: skip
     info = inspect_venv(python)
     if info["flask_distribution"] or info["flask_importable"]:
         raise MatrixError(
@@ -537,7 +585,6 @@ def _child_env(
         # Plugins installed as test requirements must not change the run
         # unless the spec asks for them (then they are loaded with -p).
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
-        PYTHONDONTWRITEBYTECODE="1",
         PYTHONFAULTHANDLER="1",
     )
     if mode == "flask":
@@ -734,7 +781,7 @@ def run_baseline(spec: Spec, cache: Path, log: t.Callable[[str], None]) -> Basel
     with tempfile.TemporaryDirectory(prefix=f"flask-baseline-{spec.name}-") as tmp:
         python = _make_venv(Path(tmp) / "venv")
         _pip(
-            python, "install", "--quiet",
+            python, "install", "--quiet", "--no-compile",
             f"flask=={FLASK_VERSION}", f"{spec.name}=={spec.version}", *spec.requires,
         )  # fmt: skip
         info = inspect_venv(python)

@@ -138,7 +138,8 @@ def remembered_match(url_map: Map, subdomain: str, path: str, method: str) -> t.
     (see :class:`CachingMapAdapter`): ``(rule, arguments)``, ``(None,
     None)`` for a 404, ``(None, allowed methods)`` for a 405; ``None`` when
     not known."""
-    cache = _matches(url_map)
+    # PERF: _matches inlined (once per request).
+    cache = None if url_map._remap else url_map.__dict__.get("_diota_matches")
     if cache is None:
         return None
     return cache.get((subdomain, path, method, False))
@@ -146,12 +147,19 @@ def remembered_match(url_map: Map, subdomain: str, path: str, method: str) -> t.
 
 def _matches(url_map: Map) -> dict[tuple[t.Any, ...], _Match] | None:
     """The remembered matches of ``url_map``, while they still hold: not
-    after a rule was added. (``_remap`` alone does not tell: building a URL
-    updates the map and clears it.)"""
-    entry = url_map.__dict__.get("_diota_matches")
-    if entry is None or url_map._remap or entry[0] != len(url_map._rules):
+    after a rule was added (see :func:`forget_matches`)."""
+    if url_map._remap:
         return None
-    return entry[1]  # type: ignore[no-any-return]
+    return url_map.__dict__.get("_diota_matches")
+
+
+def forget_matches(url_map: Map) -> None:
+    """Forget what requests to ``url_map`` matched: a rule was added.
+
+    (``_remap`` alone does not tell: building a URL updates the map and
+    clears it, with matches remembered from before the rule still kept.)
+    """
+    url_map.__dict__.pop("_diota_matches", None)
 
 
 # What a path and method matched: (rule, arguments), or the error to raise
@@ -184,8 +192,7 @@ class CachingMapAdapter(MapAdapter):
         url_map = self.map
         cache = _matches(url_map)
         if cache is None:
-            cache = {}
-            url_map.__dict__["_diota_matches"] = (len(url_map._rules), cache)
+            cache = url_map.__dict__["_diota_matches"] = {}
         key = (self.subdomain, self.path_info, self.default_method, self.websocket)
         found = cache.get(key)
         if found is None:

@@ -24,6 +24,7 @@ from werkzeug.utils import cached_property
 from werkzeug.utils import redirect as _wz_redirect
 
 from .. import typing as ft
+from .._routing import forget_matches
 from ..config import Config
 from ..config import ConfigAttribute
 from ..ctx import _AppCtxGlobals
@@ -334,6 +335,7 @@ class App(Scaffold):
         rule_obj.provide_automatic_options = provide_automatic_options  # type: ignore[attr-defined]
 
         self.url_map.add(rule_obj)
+        forget_matches(self.url_map)
         if rule_obj.websocket:
             # Lets requests skip the HTTP-or-WebSocket check in apps without any.
             self._has_websocket_rules = True

@@ -136,6 +136,7 @@ class Spec:
         return max(120.0, 6 * self.seconds)
 
     def as_dict(self) -> dict[str, t.Any]:
+        """The spec as plain data (for the venv's marker)."""
         return dataclasses.asdict(self)
 
 
@@ -743,6 +744,7 @@ class Baseline:
 
 
 def baseline_path(name: str) -> Path:
+    """Where the suite's committed baseline lives."""
     return BASELINE_DIR / f"{name}.json"
 
 
@@ -896,10 +898,12 @@ class Gate:
     aggregate_suites: list[str] = dataclasses.field(default_factory=list)
 
     def floor(self, suite: str, mode: str) -> int:
+        """The least passed count for ``suite`` in ``mode`` (0 if none)."""
         return self.passed.get(suite, {}).get(mode, 0)
 
 
 def parse_gate(text: str) -> Gate:
+    """Parse the text of ``gate.toml``."""
     data = tomllib.loads(text)
     gate = Gate()
     table = data.get("aggregate", {})
@@ -916,6 +920,7 @@ def parse_gate(text: str) -> Gate:
 
 
 def load_gate(path: Path = GATE_FILE) -> Gate:
+    """Read ``gate.toml``; an empty gate if there is none yet."""
     return parse_gate(path.read_text(encoding="utf-8")) if path.is_file() else Gate()
 
 
@@ -940,6 +945,7 @@ def _toml_str(value: str) -> str:
 
 
 def dump_gate(gate: Gate) -> str:
+    """The text of ``gate.toml`` for ``gate``, header comment included."""
     lines = [_GATE_HEADER.format(flask=FLASK_VERSION), "[aggregate]"]
     lines += [f"{m} = {gate.min_ratio[m]:.4f}" for m in MODES if m in gate.min_ratio]
     lines += ["# over these suites:", "suites = ["]
@@ -1254,6 +1260,7 @@ def render_markdown(result: MatrixResult, gate: Gate, heading: str = "#") -> str
 
 
 def print_summary(result: MatrixResult) -> None:
+    """Print each score, its first failures and the aggregates."""
     for sc in result.scores:
         figures = f"{sc.passed:5d}/{sc.total:<5d} {sc.ratio:7.1%}"
         print(f"{sc.suite:36s} {sc.mode:5s} {figures}")
@@ -1284,6 +1291,7 @@ def check_gate(result: MatrixResult, gate: Gate, *, full: bool) -> list[str]:
 
 
 def main(argv: t.Sequence[str] | None = None) -> int:
+    """The command line; exits non-zero below the gate or on a failed baseline."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", action="append", default=[], help="only this suite")
     parser.add_argument("--mode", choices=MODES, action="append", default=[])

@@ -78,7 +78,13 @@ from .helpers import get_flashed_messages
 from .helpers import get_load_dotenv
 from .helpers import send_from_directory as send_from_directory
 from .mounts import Mount
+from .sansio.app import _make_timedelta as _make_timedelta
 from .sansio.app import App
+from .sansio.app import T_shell_context_processor as T_shell_context_processor
+from .sansio.app import T_teardown as T_teardown
+from .sansio.app import T_template_filter as T_template_filter
+from .sansio.app import T_template_global as T_template_global
+from .sansio.app import T_template_test as T_template_test
 from .sansio.scaffold import _sentinel
 from .sansio.scaffold import setupmethod
 from .serving import ServingHooks
@@ -103,22 +109,6 @@ if t.TYPE_CHECKING:  # pragma: no cover
     from .testing import FlaskClient
     from .testing import FlaskCliRunner
     from .typing import HeadersValue
-
-T_shell_context_processor = t.TypeVar(
-    "T_shell_context_processor", bound=ft.ShellContextProcessorCallable
-)
-T_teardown = t.TypeVar("T_teardown", bound=ft.TeardownCallable)
-T_template_filter = t.TypeVar("T_template_filter", bound=ft.TemplateFilterCallable)
-T_template_global = t.TypeVar("T_template_global", bound=ft.TemplateGlobalCallable)
-T_template_test = t.TypeVar("T_template_test", bound=ft.TemplateTestCallable)
-
-
-def _make_timedelta(value: timedelta | int | None) -> timedelta | None:
-    """``value`` as a :class:`~datetime.timedelta`: an int is seconds."""
-    if value is None or isinstance(value, timedelta):
-        return value
-    return timedelta(seconds=value)
-
 
 # Flask's sync pipeline methods. A subclass or an instance (extensions such as
 # Flask-RESTful assign ``app.handle_user_exception``) may replace them; the

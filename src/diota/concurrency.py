@@ -243,10 +243,23 @@ class ProcessLoop:
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout=5)
         if not loop.is_running():
+            _cancel_remaining_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
         _stop_anyio_workers(loop)
+
+
+def _cancel_remaining_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still pending on ``loop`` and let them finish (for a
+    while), as :func:`asyncio.run` does: a response the in-process test client
+    never read waits at its start until the process ends."""
+    pending = asyncio.all_tasks(loop)
+    if not pending:
+        return
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.wait(pending, timeout=5))
 
 
 def _stop_anyio_workers(loop: asyncio.AbstractEventLoop) -> None:

@@ -379,3 +379,43 @@ async def test_response_start_with_any_server_send(send_kind: str) -> None:
     assert sent[1]["body"] == b"ok"
     # The start is sent in the request's context; the body after it ended.
     assert paths == ["/", None]
+
+
+class _EarlySubclass(diota.Flask):
+    """Made before any patch, as an app's own subclass is at import time."""
+
+
+@pytest.mark.parametrize("method", ["wsgi_app", "asgi_app"])
+def test_patch_on_flask_reaches_subclasses_made_before(
+    mode: str, method: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A patch of ``Flask.wsgi_app`` or ``Flask.asgi_app`` after a subclass
+    was made is run for that subclass's apps too (method lookup finds it;
+    what the ASGI adapter notes of it must agree)."""
+    calls: list[str] = []
+    original = getattr(diota.Flask, method)
+
+    def patched(self: diota.Flask, *args: t.Any) -> t.Any:
+        calls.append(method)
+        return original(self, *args)
+
+    monkeypatch.setattr(diota.Flask, method, patched)
+    app = _EarlySubclass("early")
+    app.add_url_rule("/", "index", lambda: "ok")
+    assert app.test_client().get("/").data == b"ok"
+    # wsgi_app runs under both interfaces; asgi_app only under ASGI.
+    expected = method == "wsgi_app" or mode.startswith("asgi")
+    assert calls == ([method] if expected else [])
+    monkeypatch.undo()
+    assert not _EarlySubclass._wsgi_app_replaced
+    assert not _EarlySubclass._asgi_app_replaced
+
+
+def test_subclass_overriding_wsgi_app_is_noted() -> None:
+    class Overriding(diota.Flask):
+        def wsgi_app(self, environ: t.Any, start_response: t.Any) -> t.Any:
+            return super().wsgi_app(environ, start_response)
+
+    assert Overriding._wsgi_app_replaced and not diota.Flask._wsgi_app_replaced
+    del Overriding.wsgi_app
+    assert not Overriding._wsgi_app_replaced

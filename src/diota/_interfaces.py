@@ -18,8 +18,11 @@ both interfaces keep working and the patch sees every request:
 - an ASGI ``__call__`` serves ASGI calls, and WSGI calls go to diota's own;
 - a ``__call__`` taking ``*args`` is called for both, with the marker added.
 
-A patched ``wsgi_app`` needs no wrapping: the ASGI adapter sends HTTP
-requests through the bridge whenever ``wsgi_app`` is not diota's own.
+A patched ``wsgi_app`` (or ``asgi_app``) needs no wrapping, only noting:
+the metaclass keeps ``_wsgi_app_replaced`` (``_asgi_app_replaced``) true on
+a class whose method is not diota's own, set when the class is made or the
+method assigned, so that a request costs one attribute test. The ASGI
+adapter sends HTTP requests through the WSGI bridge while it is set.
 """
 
 from __future__ import annotations
@@ -68,13 +71,12 @@ def _arguments_after_self(call: _Call) -> int | None:
     return count - 1
 
 
-def serving_both(call: _Call, flask_call: t.Callable[[], _Call]) -> _Call:
+def serving_both(call: _Call) -> _Call:
     """``call``, assigned as an app class's ``__call__``, made to serve both
-    interfaces.
+    interfaces; diota's own ``Flask.__call__`` serves the one ``call``
+    cannot.
 
     :param call: The function assigned.
-    :param flask_call: Returns diota's own ``Flask.__call__``, which serves
-        the interface ``call`` cannot.
     """
     if getattr(call, _SERVES_BOTH, False):
         return call
@@ -90,14 +92,14 @@ def serving_both(call: _Call, flask_call: t.Callable[[], _Call]) -> _Call:
                 from .asgi import serve_through_wsgi
 
                 return serve_through_wsgi(self, *args)
-            return flask_call()(self, *args)
+            return _flask_call()(self, *args)
 
     elif arguments == 3:
 
         def __call__(self: t.Any, *args: t.Any) -> t.Any:
             if len(args) == 3:
                 return call(self, *args)
-            return flask_call()(self, *args)
+            return _flask_call()(self, *args)
 
     else:
 
@@ -108,9 +110,18 @@ def serving_both(call: _Call, flask_call: t.Callable[[], _Call]) -> _Call:
     return mark_serves_both(__call__)
 
 
+#: Methods whose replacement (on the class, or in a subclass) the ASGI
+#: adapter must know of, and the class attribute that says so.
+_REPLACED_FLAGS = {"wsgi_app": "_wsgi_app_replaced", "asgi_app": "_asgi_app_replaced"}
+#: diota's own functions for those methods, taken from the first class made
+#: (:class:`~diota.Flask`).
+_OWN: dict[str, t.Any] = {}
+
+
 class AppType(type):
     """Metaclass of :class:`~diota.Flask`: a ``__call__`` given to the class
-    or a subclass serves both interfaces (see :func:`serving_both`)."""
+    or a subclass serves both interfaces (see :func:`serving_both`), and a
+    replaced ``wsgi_app`` or ``asgi_app`` is noted."""
 
     def __new__(
         mcls,
@@ -121,13 +132,26 @@ class AppType(type):
     ) -> AppType:
         call = namespace.get("__call__")
         if call is not None:
-            namespace["__call__"] = serving_both(call, _flask_call)
+            namespace["__call__"] = serving_both(call)
+        for method, flag in _REPLACED_FLAGS.items():
+            if method in namespace:
+                own = _OWN.setdefault(method, namespace[method])
+                namespace[flag] = namespace[method] is not own
         return super().__new__(mcls, name, bases, namespace, **kwargs)
 
     def __setattr__(cls, name: str, value: t.Any) -> None:
         if name == "__call__":
-            value = serving_both(value, _flask_call)
+            value = serving_both(value)
+        flag = _REPLACED_FLAGS.get(name)
+        if flag is not None:
+            super().__setattr__(flag, value is not _OWN.get(name))
         super().__setattr__(name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        super().__delattr__(name)
+        flag = _REPLACED_FLAGS.get(name)
+        if flag is not None and flag in cls.__dict__:
+            super().__delattr__(flag)  # inherited again, with the method
 
 
 def _flask_call() -> _Call:

@@ -324,7 +324,9 @@ class Flask(ServingHooks, _FileServing, App, metaclass=AppType):
     # handle_exception so); see __setattr__. PERF: while it is empty, the
     # pipeline runs its own steps after one test.
     _step_overrides: frozenset[str] = frozenset()
-    # Whether a subclass replaces asgi_app.
+    # Whether wsgi_app / asgi_app are replaced on the class or in a subclass
+    # (set by the metaclass; see diota._interfaces).
+    _wsgi_app_replaced = False
     _asgi_app_replaced = False
     # Whether a subclass replaces create_url_adapter.
     _binds_itself = False
@@ -336,7 +338,6 @@ class Flask(ServingHooks, _FileServing, App, metaclass=AppType):
             for name in _OVERRIDABLE_STEPS
             if getattr(cls, name) is not getattr(Flask, name)
         )
-        cls._asgi_app_replaced = cls.asgi_app is not Flask.asgi_app
         cls._binds_itself = cls.create_url_adapter is not Flask.create_url_adapter
 
     def __setattr__(self, name: str, value: t.Any) -> None:
@@ -1598,9 +1599,3 @@ class Flask(ServingHooks, _FileServing, App, metaclass=AppType):
             for handlers in self.error_handler_spec.get(name, {}).values():
                 yield from handlers.values()
         yield from self.teardown_appcontext_funcs
-
-
-#: diota's own ``Flask.wsgi_app``, as the class was made: instrumentation
-#: that patches the class puts another in its place, which the ASGI adapter
-#: then runs (through the WSGI bridge).
-FLASK_WSGI_APP = Flask.__dict__["wsgi_app"]

@@ -156,7 +156,7 @@ async def serve_http(app: Flask, scope: Scope, receive: Receive, send: Send) -> 
         # No lifespan from this server (or the test client): start here.
         await _ensure_started(app, runtime)
 
-    if "wsgi_app" in app.__dict__ or type(app).wsgi_app is not _flask_wsgi_app():
+    if "wsgi_app" in app.__dict__ or app._wsgi_app_replaced:
         # WSGI middleware around app.wsgi_app (ProxyFix), or a wsgi_app
         # patched on the class by instrumentation: the request goes through
         # it, with the app inside served as WSGI, through the WSGI bridge.
@@ -315,19 +315,6 @@ def _call_as_wsgi(
     app: Flask, environ: dict[str, t.Any], start_response: t.Any
 ) -> t.Iterable[bytes]:
     return type(app).__call__(app, environ, start_response)  # type: ignore[no-any-return]
-
-
-def _flask_wsgi_app() -> t.Any:
-    """diota's own ``Flask.wsgi_app`` (patches put another in its place)."""
-    global _FLASK_WSGI_APP
-    if _FLASK_WSGI_APP is None:
-        from .app import FLASK_WSGI_APP
-
-        _FLASK_WSGI_APP = FLASK_WSGI_APP
-    return _FLASK_WSGI_APP
-
-
-_FLASK_WSGI_APP: t.Any = None
 
 
 def _path_below_root(scope: Scope) -> str:

@@ -260,3 +260,27 @@ def test_async_method_view(app: diota.Flask, client: t.Any) -> None:
     app.add_url_rule("/items", view_func=Items.as_view("items"))
     assert client.get("/items").data == b"get"
     assert client.post("/items").data == b"post"
+
+
+def test_process_loop_close_cancels_pending_tasks() -> None:
+    """As asyncio.run does: a task still waiting when the process loop closes
+    (a streamed response the test client never read) is cancelled and its
+    cleanup runs, instead of being destroyed while pending."""
+    import asyncio
+
+    from diota.concurrency import ProcessLoop
+
+    process = ProcessLoop()
+    cleaned: list[str] = []
+
+    async def waits_forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned.append("cleanup")
+
+    process.loop.create_task(waits_forever())
+    process.run(asyncio.sleep(0))  # the task starts and waits
+    process.close()
+    assert cleaned == ["cleanup"]
+    assert process.loop.is_closed()

@@ -203,3 +203,23 @@ async def test_asgi_lifespan_shutdown_waits_for_running_tasks() -> None:
         "lifespan.startup.complete",
         "lifespan.shutdown.complete",
     ]
+
+
+def test_task_queued_by_a_teardown_function_runs(
+    app: diota.Flask, client: t.Any
+) -> None:
+    """Teardown runs after the response was started (as on Flask): a task
+    it queues still runs once the response is sent, on the fast path for
+    plain responses too."""
+    ran = threading.Event()
+
+    @app.teardown_request
+    def queue_task(exc: BaseException | None) -> None:
+        app.add_background_task(ran.set)
+
+    @app.route("/")
+    def index() -> str:
+        return "ok"
+
+    assert client.get("/").data == b"ok"
+    assert ran.wait(5)

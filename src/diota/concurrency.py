@@ -421,10 +421,7 @@ async def run_in_worker_thread(
     On asyncio the threads are a ``ThreadPoolExecutor`` per limiter (PERF: a
     third cheaper per hop than anyio's worker threads); on trio anyio's.
     """
-    import anyio.lowlevel
-
-    context = contextvars.copy_context()
-    context.run(_in_asgi_worker.set, anyio.lowlevel.current_token())
+    context = _worker_context()
     if kwargs:
         func = functools.partial(func, **kwargs)
     loop = asyncio._get_running_loop()
@@ -455,12 +452,18 @@ async def run_request_work(
     (:class:`CallerThread`)."""
     caller = caller_thread.get()
     if caller is not None:
-        context = contextvars.copy_context()
-        import anyio.lowlevel
-
-        context.run(_in_asgi_worker.set, anyio.lowlevel.current_token())
-        return await caller.run(context.run, func, *args)
+        return await caller.run(_worker_context().run, func, *args)
     return await run_in_worker_thread(limiter, func, *args)
+
+
+def _worker_context() -> contextvars.Context:
+    """A copy of the current context for sync work off the loop: coroutines
+    it starts from sync code belong on this loop (see :data:`_in_asgi_worker`)."""
+    import anyio.lowlevel
+
+    context = contextvars.copy_context()
+    context.run(_in_asgi_worker.set, anyio.lowlevel.current_token())
+    return context
 
 
 # CapacityLimiter -> the thread pool standing for it on asyncio.

@@ -674,50 +674,30 @@ def run_suite(
         ]
         if "cacheprovider" not in spec.plugins:
             plugins += ["-p", "no:cacheprovider"]
-        while result.runs < max_runs:
-            if _stop.is_set():
-                raise MatrixError("the run was interrupted")
-            result.runs += 1
-            log_path = out_dir / f"pytest-{result.runs}.log"
-            result.logs.append(str(log_path))
-            cmd = [
-                str(python), "-m", "pytest", str(tests),
-                "-p", "diota_suite_plugin", *plugins,
-                "-q", "-rN", "--color=no", "--continue-on-collection-errors",
-                f"--rootdir={rootdir}", f"--basetemp={out_dir / 'tmp'}",
-            ]  # fmt: skip
-            if config is not None:
-                cmd.append(f"-c={config}")
-            cmd += spec.pytest_args
-            remaining = timeout - (time.monotonic() - start)
-            with open(log_path, "wb") as log:
-                proc = subprocess.Popen(
-                    cmd,
-                    cwd=suite_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-                with _tracked(proc):
-                    try:
-                        code = harness._wait(
-                            proc, events, max(remaining, 1), result, exit_grace
-                        )
-                    except BaseException:
-                        _kill(proc)
-                        raise
-            finished = harness._absorb(
-                result, harness._read_events(events), spec.test_timeout
+        cmd = [
+            str(python), "-m", "pytest", str(tests),
+            "-p", "diota_suite_plugin", *plugins,
+            "-q", "-rN", "--color=no", "--continue-on-collection-errors",
+            f"--rootdir={rootdir}", f"--basetemp={out_dir / 'tmp'}",
+            *([f"-c={config}"] if config is not None else []),
+            *spec.pytest_args,
+        ]  # fmt: skip
+        try:
+            harness.run_child(
+                cmd,
+                cwd=suite_dir,
+                env=env,
+                out_dir=out_dir,
+                result=result,
+                timeout=timeout,
+                test_timeout=spec.test_timeout,
+                max_runs=max_runs,
+                exit_grace=exit_grace,
+                watch=_tracked,
+                interrupted=_stop.is_set,
             )
-            if not result.collected:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise MatrixError(f"the suite collected nothing (exit {code}):\n{tail}")
-            if finished or code is None or not result.not_run:
-                break
-            deselect.write_text("\n".join(result.results) + "\n", encoding="utf-8")
-            events.unlink(missing_ok=True)
+        except harness.HarnessError as e:
+            raise MatrixError(f"{spec.name} ({mode}): {e}") from e
     result.duration = time.monotonic() - start
     return result
 

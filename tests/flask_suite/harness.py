@@ -25,6 +25,7 @@ Environment:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -327,53 +328,100 @@ def run_suite(
         stale.unlink(missing_ok=True)
 
     start = time.monotonic()
+    cmd = [
+        python, "-m", "pytest", "tests",
+        "-p", "diota_suite_plugin", "-p", "no:cacheprovider",
+        "-q", "-rN", "--color=no", "--continue-on-collection-errors",
+        f"--basetemp={out_dir / 'tmp'}",
+        *pytest_args,
+    ]  # fmt: skip
+    run_child(
+        cmd,
+        cwd=suite_dir,
+        env=_child_env(mode, events_path, deselect_path, test_timeout),
+        out_dir=out_dir,
+        result=result,
+        timeout=total_timeout,
+        test_timeout=test_timeout,
+        max_runs=max_runs,
+        exit_grace=exit_grace,
+    )
+    result.duration = time.monotonic() - start
+    return result
+
+
+def run_child(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    out_dir: Path,
+    result: SuiteResult,
+    timeout: float,
+    test_timeout: float,
+    max_runs: int = 6,
+    exit_grace: float = 10.0,
+    watch: t.Callable[[subprocess.Popen[bytes]], t.ContextManager[t.Any]] = (
+        lambda proc: contextlib.nullcontext()
+    ),
+    interrupted: t.Callable[[], bool] = lambda: False,
+) -> int | None:
+    """Run the pytest command ``cmd`` (with :mod:`diota_suite_plugin`, which
+    writes ``out_dir/events.jsonl`` and reads ``out_dir/deselect.txt``)
+    until every collected test has an outcome, into ``result``.
+
+    A test that hangs past ``test_timeout`` (or crashes the interpreter) is
+    recorded as ``hung`` and the run restarts without the tests already
+    done, at most ``max_runs`` times, within ``timeout`` seconds in all.
+
+    :param watch: Wraps each child while it runs (the matrix tracks its
+        children to stop them on an interrupt).
+    :param interrupted: Checked before each run; true stops the runs.
+    :return: The exit status of the last run, ``None`` if it was killed.
+    :raises HarnessError: The suite did not run at all.
+    """
+    events_path = out_dir / "events.jsonl"
+    deselect_path = out_dir / "deselect.txt"
+    start = time.monotonic()
+    returncode: int | None = None
     while result.runs < max_runs:
+        if interrupted():
+            raise HarnessError("the run was interrupted")
         result.runs += 1
         log_path = out_dir / f"pytest-{result.runs}.log"
         result.logs.append(str(log_path))
-        cmd = [
-            python, "-m", "pytest", "tests",
-            "-p", "diota_suite_plugin", "-p", "no:cacheprovider",
-            "-q", "-rN", "--color=no", "--continue-on-collection-errors",
-            f"--basetemp={out_dir / 'tmp'}",
-            *pytest_args,
-        ]  # fmt: skip
-        remaining = total_timeout - (time.monotonic() - start)
-        env = _child_env(mode, events_path, deselect_path, test_timeout)
+        remaining = timeout - (time.monotonic() - start)
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 cmd,
-                cwd=suite_dir,
+                cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            try:
-                returncode = _wait(
-                    proc, events_path, max(remaining, 1), result, exit_grace
-                )
-            except BaseException:
-                # Interrupted (Ctrl-C, a per-test timeout of the outer run):
-                # never leave the child running.
-                _kill(proc)
-                raise
+            with watch(proc):
+                try:
+                    returncode = _wait(
+                        proc, events_path, max(remaining, 1), result, exit_grace
+                    )
+                except BaseException:
+                    # Interrupted (Ctrl-C, a per-test timeout of the outer
+                    # run): never leave the child running.
+                    _kill(proc)
+                    raise
 
         finished = _absorb(result, _read_events(events_path), test_timeout)
         if returncode == 3 or not result.collected:
             tail = log_path.read_text(errors="replace")[-3000:]
-            raise HarnessError(
-                f"Flask's suite did not run (exit {returncode}):\n{tail}"
-            )
+            raise HarnessError(f"the suite did not run (exit {returncode}):\n{tail}")
         if finished or returncode is None or not result.not_run:
             break
         # Restart without what is done (the hung test included).
         deselect_path.write_text("\n".join(result.results) + "\n", encoding="utf-8")
-        events_path.unlink()
-
-    result.duration = time.monotonic() - start
-    return result
+        events_path.unlink(missing_ok=True)
+    return returncode
 
 
 def _wait(
